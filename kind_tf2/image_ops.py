@@ -1,0 +1,245 @@
+"""Image operations of the original `utils.py` and `evaluate.py`, in TensorFlow."""
+
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+# skimage.color.rgb2gray weights (ITU-R BT.709), used by evaluate.py's denoise weight.
+SKIMAGE_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+
+def stretch(img):
+    """Per-image min-max stretch of the original `load_images`.
+
+    img: float32 `[H, W, C]` (or any rank) in [0, 1]. Returns `(img - min) / max(max - min, 0.001)`
+    over the whole array, float32. A constant image maps to 0 (the original's quirk, kept).
+    """
+    img = tf.convert_to_tensor(img, tf.float32)
+    lo = tf.reduce_min(img)
+    hi = tf.reduce_max(img)
+    return (img - lo) / tf.maximum(hi - lo, 0.001)
+
+
+def pil_to_rgb_array(im):
+    """A PIL image as a uint8/uint16 `[H, W, 3]` array, whatever its mode.
+
+    RGB comes out untouched (the original's path). Grayscale, palette, RGBA (alpha dropped),
+    CMYK and 16-bit images are converted; the original crashed or mis-read these.
+    Returns (array, max_value) where max_value is 255 or 65535.
+    """
+    if im.mode == "RGB":
+        return np.asarray(im), 255
+    if im.mode in ("I;16", "I;16B", "I;16L", "I") or (im.mode == "I;16N"):
+        arr = np.asarray(im).astype(np.float64)
+        peak = 65535 if arr.max() > 255 or im.mode.startswith("I;16") else 255
+        arr = np.clip(arr, 0, peak)
+        return np.repeat(arr[:, :, None], 3, axis=2), peak
+    if im.mode == "F":
+        arr = np.clip(np.asarray(im, dtype=np.float64), 0, 255)
+        return np.repeat(arr[:, :, None], 3, axis=2), 255
+    return np.asarray(im.convert("RGB")), 255
+
+
+def read_rgb(path):
+    """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch).
+
+    Raises ValueError naming the file when it is empty, truncated or not an image.
+    """
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr, peak = pil_to_rgb_array(im)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from None
+    return np.asarray(arr, dtype=np.float32) / np.float32(peak)
+
+
+def load_image(path):
+    """The original `load_images`: float32 `[H, W, 3]`, RGB / 255 then min-max stretched to [0, 1]."""
+    return stretch(read_rgb(path)).numpy()
+
+
+def to_uint8(img):
+    """The original `save_images` quantisation: `clip(x * 255, 0, 255)` truncated (not rounded)."""
+    img = tf.convert_to_tensor(img)
+    return tf.cast(tf.clip_by_value(img * 255.0, 0.0, 255.0), tf.uint8)
+
+
+def save_image(path, *images):
+    """Write images side by side as a PNG, like the original `save_images`.
+
+    images: arrays `[H, W, C]` or `[1, H, W, C]` with C in {1, 3}, values in [0, 1]; single-channel
+    images next to RGB ones are repeated to 3 channels. The file is written to a temporary name in
+    the same folder and renamed, so a partial PNG never exists under `path`.
+    """
+    parts = []
+    for img in images:
+        arr = np.asarray(img)
+        if arr.ndim == 4:
+            arr = arr[0]
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        parts.append(arr)
+    if any(p.shape[2] == 3 for p in parts):
+        parts = [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in parts]
+    cat = np.concatenate(parts, axis=1)
+    pixels = to_uint8(cat).numpy()
+    if pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        Image.fromarray(pixels).save(tmp, "png")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def augment(image, mode):
+    """The original `data_augmentation`: mode 0..7 = rot90 by k = mode // 2, then flipud if mode is odd.
+
+    image: `[H, W, C]` tensor; mode: int or scalar int tensor. Shape `[H, W]` swaps for odd k.
+    """
+    mode = tf.convert_to_tensor(mode, tf.int32)
+    image = tf.convert_to_tensor(image)
+
+    def branch(k, flip):
+        def fn():
+            out = tf.image.rot90(image, k) if k else image  # counter-clockwise, as np.rot90
+            return tf.reverse(out, axis=[0]) if flip else out
+        return fn
+
+    return tf.switch_case(mode, [branch(m // 2, m % 2) for m in range(8)])
+
+
+def _abs_diff_map(x, direction):
+    # The original 2x2 kernel [[0, 0], [-1, 1]] (transposed for y), SAME padding.
+    kx = tf.reshape(tf.constant([[0.0, 0.0], [-1.0, 1.0]], tf.float32), [2, 2, 1, 1])
+    kernel = {"x": kx, "y": tf.transpose(kx, [1, 0, 2, 3])}[direction]
+    return tf.abs(tf.nn.conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME"))
+
+
+def global_min_max(t):
+    """Min and max of a tensor over the whole *global* batch.
+
+    Inside `strategy.run` with several replicas the per-replica extrema are all-gathered, so N
+    replicas see the single-device values; the all-gather's gradient sums the replicas'
+    upstream gradients back to the replica that holds the extremum, as one device would.
+    """
+    lo, hi = tf.reduce_min(t), tf.reduce_max(t)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+        both = ctx.all_gather(tf.stack([-lo, hi])[None], axis=0)  # [replicas, 2]
+        ext = tf.reduce_max(both, axis=0)
+        lo, hi = -ext[0], ext[1]
+    return lo, hi
+
+
+def gradient(x, direction):
+    """The original `gradient`: |2x2 finite difference|, min-max normalised over the whole batch.
+
+    x: `[N, H, W, 1]` float32. direction: "x" or "y". Returns `[N, H, W, 1]` in [0, 1), normalised
+    with the min and max of the *whole batch tensor* (+1e-4), not per image: the original's quirk.
+    """
+    g = _abs_diff_map(x, direction)
+    lo, hi = global_min_max(g)
+    return (g - lo) / (hi - lo + 0.0001)
+
+
+def _fspecial_gauss(size, sigma):
+    # MATLAB fspecial('gaussian'): grid -size//2+1 .. size//2, normalised to sum 1; float32.
+    xs, ys = np.mgrid[-size // 2 + 1 : size // 2 + 1, -size // 2 + 1 : size // 2 + 1]
+    x = tf.constant(xs[:, :, None, None], tf.float32)
+    y = tf.constant(ys[:, :, None, None], tf.float32)
+    g = tf.exp(-((x**2 + y**2) / (2.0 * sigma**2)))
+    return g / tf.reduce_sum(g)
+
+
+def ssim(img1, img2, size=11, sigma=1.5):
+    """The original `tf_ssim`: mean SSIM of single-channel batches.
+
+    img1, img2: `[N, H, W, 1]` float32 with L = 1 (values in [0, 1]); Gaussian `size`x`size`
+    window, VALID convolution (so H, W >= size). Returns a scalar.
+    """
+    window = _fspecial_gauss(size, sigma)
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(t):
+        return tf.nn.conv2d(t, window, strides=[1, 1, 1, 1], padding="VALID")
+
+    mu1, mu2 = blur(img1), blur(img2)
+    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    sigma1_sq = blur(img1 * img1) - mu1_sq
+    sigma2_sq = blur(img2 * img2) - mu2_sq
+    sigma12 = blur(img1 * img2) - mu1_mu2
+    value = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
+        (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2)
+    )
+    return tf.reduce_mean(value)
+
+
+def rgb_to_gray_skimage(rgb):
+    """skimage `rgb2gray`: `[..., 3]` -> `[...]`, weights 0.2125 / 0.7154 / 0.0721, same dtype."""
+    rgb = tf.convert_to_tensor(rgb)
+    return tf.tensordot(rgb, tf.constant(SKIMAGE_GRAY_WEIGHTS, rgb.dtype), axes=[[-1], [0]])
+
+
+def _gaussian_kernel1d(sigma, truncate):
+    # scipy.ndimage's kernel: radius int(truncate * sigma + 0.5), exp(-x^2 / (2 sigma^2)), sum 1.
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 / float(sigma) ** 2 * x**2)
+    return phi / phi.sum(), radius
+
+
+def gaussian_blur_nearest(img, sigma=3.0, truncate=4.0):
+    """skimage `filters.gaussian(img, sigma)` on 2-D float images (scipy `gaussian_filter`).
+
+    img: `[H, W]` or `[N, H, W]` float32, any H, W >= 1. Edge mode 'nearest' (edge pixels
+    repeated), separable: rows then columns, each accumulated in float64 and stored as float32
+    between passes, as scipy does for a float32 array. Returns float32 of the input's shape.
+    """
+    weights, radius = _gaussian_kernel1d(sigma, truncate)
+    kernel = tf.reshape(tf.constant(weights, tf.float64), [-1, 1, 1])
+    img = tf.convert_to_tensor(img, tf.float32)
+    out = img[None] if img.shape.rank == 2 else img
+    for axis in (1, 2):
+        n = tf.shape(out)[axis]
+        idx = tf.clip_by_value(tf.range(-radius, n + radius), 0, n - 1)  # 'nearest' padding
+        padded = tf.cast(tf.gather(out, idx, axis=axis), tf.float64)
+        lines = padded if axis == 2 else tf.transpose(padded, [0, 2, 1])  # filter the last axis
+        shape = tf.shape(lines)
+        acc = tf.nn.conv1d(tf.reshape(lines, [-1, shape[2], 1]), kernel, 1, "VALID")
+        acc = tf.reshape(acc, [shape[0], shape[1], -1])
+        acc = acc if axis == 2 else tf.transpose(acc, [0, 2, 1])
+        out = tf.cast(acc, tf.float32)
+    return out[0] if img.shape.rank == 2 else out
+
+
+def denoise_weight(r):
+    """evaluate.py's weight on the restored reflectance: `min(sqrt(2 * gaussian(rgb2gray(R), 3)), 1)`.
+
+    r: reflectance `[H, W, 3]` or `[N, H, W, 3]` float32 in [0, 1]. Returns `[H, W]` or `[N, H, W]`
+    float32 in [0, 1].
+    """
+    g = gaussian_blur_nearest(rgb_to_gray_skimage(tf.convert_to_tensor(r, tf.float32)), 3.0)
+    return tf.minimum(tf.sqrt(g * 2.0), 1.0)
+
+
+def fuse_with_input(x, i_low, r_restored, weight, i_adjusted):
+    """evaluate.py's `fusion2`: `I * x + (1 - I) * (R_hat * w * L_hat)`; avoids over-exposure.
+
+    x: input `[N, H, W, 3]`; i_low: DecomNet I `[N, H, W, 1]`; r_restored: `[N, H, W, 3]`;
+    weight: denoise weight `[N, H, W, 1]`; i_adjusted: `[N, H, W, 1]`. Same order of products as
+    the original, for bit-level parity.
+    """
+    enhanced = r_restored * weight * i_adjusted
+    return i_low * x + (1.0 - i_low) * enhanced

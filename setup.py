@@ -1,0 +1,20 @@
+"""Install kind_tf2: `pip install -e ".[cpu]"` on a CPU-only machine, `pip install -e ".[gpu]"` with CUDA."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="kind_tf2",
+    version="0.1.0",
+    description="Native TensorFlow 2 / Keras 3 port of KinD (Kindling the Darkness), faithful to the original",
+    packages=find_packages(include=["kind_tf2", "kind_tf2.*"]),
+    py_modules=["train_decom", "train_illumination", "train_restoration", "evaluate"],
+    python_requires=">=3.10",
+    # TensorFlow comes from an extra so that CPU machines get the small tensorflow-cpu wheel and GPU
+    # machines the CUDA build; both provide the same `tensorflow` module (Keras 3 comes with it).
+    install_requires=["numpy", "pillow", "absl-py"],
+    extras_require={
+        "cpu": ["tensorflow-cpu==2.21.0"],
+        "gpu": ["tensorflow[and-cuda]==2.21.0"],
+        "test": ["pytest"],
+    },
+)

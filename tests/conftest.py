@@ -1,0 +1,58 @@
+"""Shared fixtures: the reference data folder and KinD loaded from the reference checkpoints."""
+
+import os
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REF = os.environ.get("KIND_REFERENCE", os.path.join(REPO, "..", "shared", "kind_reference"))
+
+
+def pytest_configure(config):
+    # Two logical CPU devices for the MirroredStrategy tests; must precede TF's runtime start.
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+@pytest.fixture(scope="session")
+def two_cpu_strategy():
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def _require_reference():
+    if os.path.isfile(os.path.join(REF, "README.md")):
+        return REF
+    message = f"reference data not found at {REF} (set KIND_REFERENCE)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message + ": CI must run the parity tests, not skip them")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """Path of ../shared/kind_reference; fails under CI=true when absent."""
+    return _require_reference()
+
+
+@pytest.fixture(scope="session")
+def ref_npz(ref):
+    cache = {}
+
+    def load(name):
+        if name not in cache:
+            cache[name] = dict(np.load(os.path.join(ref, "outputs", name)))
+        return cache[name]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def kind(ref):
+    import kind_tf2
+
+    return kind_tf2.KinD.from_checkpoint(os.path.join(ref, "checkpoints"))
