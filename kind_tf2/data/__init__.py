@@ -1,0 +1,1 @@
+"""Data: the LOL layout, training patches and the synthetic LOL generator."""

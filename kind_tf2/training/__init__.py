@@ -1,0 +1,1 @@
+"""Training: the stage definitions and the shared engine."""

@@ -1,0 +1,262 @@
+"""The one training engine behind the three stage scripts: tf.distribute, tf.data, checkpoints, logs."""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import flags, logging
+from tensorflow.core.framework import summary_pb2
+
+from kind_tf2 import checkpoints, models
+from kind_tf2.data.lol import DatasetError
+from kind_tf2.data.patches import PatchSampler
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run needs; the scripts fill it from flags inside `main`."""
+
+    data_dir: str = "./LOLdataset"
+    checkpoint_dir: str = "./checkpoint/decom_net_train"
+    decom_checkpoint: str = None
+    epochs: int = 2000
+    batch_size: int = 10
+    patch_size: int = 48
+    learning_rate: float = 1e-4
+    seed: int = 0
+    strategy: str = "default"
+    eval_every: int = 200
+    log_every: int = 10
+    deterministic: bool = False
+    export_tf1: bool = True
+    max_keep: int = 3
+
+
+# TensorBoard's scalar-plugin metadata: tf.summary.scalar itself needs the tensorboard package,
+# which tensorflow-cpu does not install; core tf.summary.write with this metadata is equivalent.
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+).SerializeToString()
+
+
+def write_scalar(tag, value, step):
+    """A TensorBoard scalar in the default summary writer."""
+    tf.summary.write(tag, tf.cast(value, tf.float32), step=step, metadata=_SCALAR_METADATA)
+
+
+def make_optimizer(learning_rate):
+    """Adam as TF1's AdamOptimizer: beta1 0.9, beta2 0.999, epsilon 1e-8 (Keras defaults to 1e-7)."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+def create_strategy(name):
+    """`default` (one device), `mirrored` (all local GPUs) or `multi_worker` (from TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"--strategy={name}: expected default, mirrored or multi_worker")
+
+
+def _worker_role(strategy):
+    """(is_chief, worker_id) under MultiWorkerMirroredStrategy; (True, 0) otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    is_chief = task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
+    return is_chief, task_id
+
+
+class Trainer:
+    """Trains one stage's network; every variable is created under `strategy.scope()`.
+
+    `train_step(batch)` runs one Adam step on a global batch (a dict of tensors, or a distributed
+    batch) through `strategy.run` inside a `tf.function`, and returns the losses of that batch
+    computed before the update, averaged over the global batch.
+    """
+
+    def __init__(self, stage, config, strategy=None, log=print):
+        self.stage, self.config, self.log = stage, config, log
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise ValueError(
+                f"--batch_size={config.batch_size} is not divisible by the {self.replicas} replicas"
+            )
+        with self.strategy.scope():
+            self.model = models.build_network(stage.scope)
+            self.optimizer = make_optimizer(config.learning_rate)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch
+        )
+        self._step_fn = tf.function(self._distributed_step)
+
+    def _replica_step(self, batch):
+        with tf.GradientTape() as tape:
+            total, parts = self.stage.loss(self.model, batch)
+            # Each replica's loss is its local mean; the optimizer sums gradients over replicas,
+            # so dividing by the replica count gives the gradient of the global-batch mean.
+            scaled = total / self.replicas
+        grads = tape.gradient(scaled, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return parts
+
+    def _distributed_step(self, batch):
+        parts = self.strategy.run(self._replica_step, args=(batch,))
+        self.step.assign_add(1)
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in parts.items()}
+
+    def train_step(self, batch):
+        return self._step_fn(batch)
+
+    def set_learning_rate(self, value):
+        self.optimizer.learning_rate = value
+
+    # ---- the full run -------------------------------------------------------------------------
+
+    def fit(self, data):
+        cfg, stage, log = self.config, self.stage, self.log
+        is_chief, worker_id = _worker_role(self.strategy)
+        n = len(data.names)
+        # The original: an epoch is len(train) // batch steps; at least one on a tiny data set.
+        steps_per_epoch = max(1, n // cfg.batch_size)
+        total_steps = cfg.epochs * steps_per_epoch
+        ckpt_dir = cfg.checkpoint_dir if is_chief else os.path.join(cfg.checkpoint_dir, f".worker_{worker_id}")
+        manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.max_keep)
+        if manager.latest_checkpoint:
+            self.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            log(f"Resuming from {manager.latest_checkpoint} at epoch {int(self.epoch.numpy())} "
+                f"(step {int(self.step.numpy())} of {total_steps})")
+        else:
+            log(f"Starting {stage.name} from scratch: {n} training images, {steps_per_epoch} steps per "
+                f"epoch, {cfg.epochs} epochs, global batch {cfg.batch_size} on {self.replicas} replica(s)")
+        start_epoch, start_step = int(self.epoch.numpy()), int(self.step.numpy())
+        if start_step != start_epoch * steps_per_epoch:
+            raise ValueError(
+                f"{ckpt_dir}: checkpoint at step {start_step} does not fit epoch {start_epoch} with "
+                f"{steps_per_epoch} steps per epoch (was --batch_size or the data changed?)"
+            )
+        sampler = PatchSampler(
+            data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes, cfg.seed,
+            reshuffle=stage.reshuffle, names=data.names,
+        )
+        dist_ds = self.strategy.distribute_datasets_from_function(
+            lambda ctx: sampler.dataset(start_step, total_steps, stage.transform, ctx)
+        )
+        iterator = iter(dist_ds)
+        sample_dir = os.path.join(cfg.checkpoint_dir, "samples")
+        writer = tf.summary.create_file_writer(os.path.join(cfg.checkpoint_dir, "logs")) if is_chief else None
+        if is_chief:
+            os.makedirs(sample_dir, exist_ok=True)
+            with open(os.path.join(cfg.checkpoint_dir, "config.json"), "w") as f:
+                json.dump(dict(dataclasses.asdict(cfg), stage=stage.name), f, indent=1)
+
+        for epoch in range(start_epoch, cfg.epochs):
+            lr = stage.learning_rate(epoch, cfg.learning_rate)
+            self.set_learning_rate(lr)
+            t0 = time.time()
+            for b in range(steps_per_epoch):
+                parts = self.train_step(next(iterator))
+                step = epoch * steps_per_epoch + b + 1
+                if writer is not None:
+                    with writer.as_default():
+                        for k, v in parts.items():
+                            write_scalar(f"loss/{k}", v, step)
+                        write_scalar("learning_rate", lr, step)
+                if (b + 1) % cfg.log_every == 0 or b + 1 == steps_per_epoch:
+                    rate = (b + 1) / (time.time() - t0)
+                    main_loss = list(parts.values())[-1]
+                    log(f"{stage.name} epoch [{epoch + 1}/{cfg.epochs}] step [{b + 1}/{steps_per_epoch}] "
+                        f"loss {float(main_loss):.6f} lr {lr:g} ({rate:.2f} steps/s)")
+            self.epoch.assign(epoch + 1)
+            manager.save(checkpoint_number=epoch + 1)
+            if is_chief:
+                self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, stage.scope))
+                if (epoch + 1) % cfg.eval_every == 0 and data.eval_items:
+                    log(f"[*] writing samples for epoch {epoch + 1} to {sample_dir}")
+                    stage.write_samples(self.model, data, sample_dir, epoch + 1, cfg.seed)
+            if writer is not None:
+                writer.flush()
+        if is_chief:
+            self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, stage.scope))
+            if cfg.export_tf1:
+                prefix = checkpoints.write_tf1(
+                    os.path.join(cfg.checkpoint_dir, "tf1"), checkpoints.network_tensors(self.model)
+                )
+                log(f"TF1 checkpoint (original variable names) written to {prefix}")
+        else:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        log(f"[*] Finish training for phase {stage.name}.")
+        return self.model
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+
+def define_flags(stage):
+    """The shared flags, with this stage's defaults (the original's hyper-parameters)."""
+    d = stage.defaults
+    flags.DEFINE_string("data_dir", "./LOLdataset", "LOL layout: our485/ and eval15/, each with low/ and high/.")
+    flags.DEFINE_string("checkpoint_dir", os.path.join("./checkpoint", checkpoints.TF1_SUBDIR[stage.scope]),
+                        "Checkpoints, weights, samples and TensorBoard logs of this stage; resumed if present.")
+    if stage.needs_decom:
+        flags.DEFINE_string("decom_checkpoint", "./checkpoint/decom_net_train",
+                            "Stage-1 output folder or an original TF1 DecomNet checkpoint (frozen).")
+    flags.DEFINE_integer("epochs", d["epochs"], "Epochs of len(train) // batch_size steps.")
+    flags.DEFINE_integer("batch_size", d["batch_size"], "Global batch size (split over replicas).")
+    flags.DEFINE_integer("patch_size", d["patch_size"], "Square training patch side.")
+    flags.DEFINE_float("learning_rate", d["learning_rate"], "Adam learning rate (base of the schedule).")
+    flags.DEFINE_integer("seed", 0, "Seed of the patch sampling and augmentation; same seed, same run.")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+    flags.DEFINE_integer("eval_every", d["eval_every"], "Write sample images every N epochs.")
+    flags.DEFINE_integer("log_every", 10, "Progress line every N steps.")
+    flags.DEFINE_bool("deterministic", False, "tf.config.experimental.enable_op_determinism (slower).")
+    flags.DEFINE_bool("export_tf1", True, "Also write the final weights as a TF1 checkpoint in <checkpoint_dir>/tf1.")
+
+
+def main(stage, argv):
+    """Entry point of a stage script; reads FLAGS only here."""
+    if len(argv) > 1:
+        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    F = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)  # keep TF's checkpoint chatter out of the progress lines
+    cfg = TrainConfig(
+        data_dir=F.data_dir, checkpoint_dir=F.checkpoint_dir,
+        decom_checkpoint=F.decom_checkpoint if stage.needs_decom else None,
+        epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
+        seed=F.seed, strategy=F.strategy, eval_every=F.eval_every, log_every=F.log_every,
+        deterministic=F.deterministic, export_tf1=F.export_tf1,
+    )
+    return run(stage, cfg)
+
+
+def run(stage, cfg, log=None):
+    """Create the strategy, prepare the data and train; returns a process exit status."""
+    log = log or (lambda line: print(line, flush=True))
+    try:
+        strategy = create_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
+        if cfg.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
+        trainer = Trainer(stage, cfg, strategy, log)
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log)
+        trainer.fit(data)
+    except (DatasetError, FileNotFoundError, checkpoints.CheckpointMismatchError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
+    return 0

@@ -1,0 +1,217 @@
+"""The three KinD training stages: data, batch transform, loss, schedule and samples of each."""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kind_tf2 import checkpoints, image_ops, losses, models
+from kind_tf2.data import lol
+
+
+@dataclasses.dataclass
+class StageData:
+    """Full training images of a stage (patches are cut on the fly) and what its samples show."""
+
+    arrays: dict  # {key: [N, H, W, C] float32}, padded to the largest image
+    sizes: np.ndarray  # [N, 2] true (H, W) of each image
+    names: list  # file name of each training image
+    eval_items: list  # stage-specific tuples for the sample images
+
+
+def stack_padded(images):
+    """`([N, Hmax, Wmax, C] float32, [N, 2] sizes)` from a list of `[H, W, C]` arrays."""
+    sizes = np.array([im.shape[:2] for im in images], np.int32)
+    h, w = sizes.max(axis=0)
+    out = np.zeros((len(images), h, w, images[0].shape[2]), np.float32)
+    for k, im in enumerate(images):
+        out[k, : im.shape[0], : im.shape[1]] = im
+    return out, sizes
+
+
+def _load_frozen_decom(path, log):
+    if not path:
+        raise ValueError("--decom_checkpoint is required: a stage-1 output folder or an original TF1 checkpoint")
+    net = models.build_network(models.DECOM_SCOPE)
+    log(f"frozen DecomNet (inference mode) from {checkpoints.load_network_weights(net, path)}")
+    return net
+
+
+def _decompose_all(decom, images, log, what):
+    """DecomNet (inference mode) on each full image; returns lists of R `[H, W, 3]` and I `[H, W, 1]`."""
+    fn = tf.function(lambda x: decom(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3])])
+    rs, is_ = [], []
+    for k, im in enumerate(images):
+        r, i = fn(im[None])
+        rs.append(r[0].numpy())
+        is_.append(i[0].numpy())
+        if (k + 1) % 50 == 0 or k + 1 == len(images):
+            log(f"decomposed {k + 1}/{len(images)} {what} images")
+    return rs, is_
+
+
+class Stage:
+    """A stage definition; the engine does everything else the same way for all three."""
+
+    name = None
+    scope = None
+    defaults = {}
+    num_modes = 8
+    reshuffle = True
+    needs_decom = False
+
+    def prepare(self, data_dir, decom_checkpoint, log):
+        raise NotImplementedError
+
+    def transform(self, batch):
+        """Batch of raw patches -> model inputs; runs inside tf.data."""
+        return batch
+
+    def loss(self, model, batch):
+        raise NotImplementedError
+
+    def learning_rate(self, epoch, base):
+        return base
+
+    def write_samples(self, model, data, sample_dir, epoch, seed):
+        raise NotImplementedError
+
+
+class Decomposition(Stage):
+    """Stage 1 (`decomposition_net_train.py`): DecomNet on low/high pairs, all of our485."""
+
+    name = "decomposition"
+    scope = models.DECOM_SCOPE
+    defaults = dict(batch_size=10, patch_size=48, epochs=2000, learning_rate=1e-4, eval_every=200)
+
+    def prepare(self, data_dir, decom_checkpoint, log):
+        pairs = lol.pair_files(os.path.join(data_dir, "our485"))
+        lows, highs = lol.load_pairs(pairs, log)
+        low, sizes = stack_padded(lows)
+        high, _ = stack_padded(highs)
+        eval_items = []
+        eval_dir = os.path.join(data_dir, "eval15")
+        if os.path.isdir(eval_dir):
+            eval_items = list(zip(*lol.load_pairs(lol.pair_files(eval_dir))))
+        else:
+            log(f"{eval_dir} does not exist: no sample images will be written")
+        return StageData({"low": low, "high": high}, sizes, [p[0] for p in pairs], eval_items)
+
+    def transform(self, batch):
+        return {"low": batch["low"], "high": batch["high"]}
+
+    def loss(self, model, batch):
+        r_low, i_low = model(batch["low"], training=True)
+        r_high, i_high = model(batch["high"], training=True)
+        return losses.decomposition_loss(batch["low"], batch["high"], r_low, i_low, r_high, i_high)
+
+    def write_samples(self, model, data, sample_dir, epoch, seed):
+        # As the original: R | I (repeated to 3 channels) of each eval15 low and high image.
+        for idx, (low, high) in enumerate(data.eval_items):
+            for tag, img in (("low", low), ("high", high)):
+                r, i = model(img[None], training=False)
+                image_ops.save_image(os.path.join(sample_dir, f"{tag}_{idx + 1}_{epoch}.png"), r, i)
+
+
+class Illumination(Stage):
+    """Stage 2 (`adjustment_net_train.py`): Illumination_adjust_net on DecomNet illuminations."""
+
+    name = "illumination"
+    scope = models.ILLUMINATION_SCOPE
+    defaults = dict(batch_size=10, patch_size=48, epochs=2000, learning_rate=1e-4, eval_every=200)
+    num_modes = 7  # the original draws np.random.randint(0, 7): mode 7 never occurs
+    reshuffle = False  # the original cycles through the images without reshuffling
+    needs_decom = True
+
+    def prepare(self, data_dir, decom_checkpoint, log):
+        decom = _load_frozen_decom(decom_checkpoint, log)
+        pairs = lol.pair_files(os.path.join(data_dir, "our485"))
+        lows, highs = lol.load_pairs(pairs, log)
+        _, i_low = _decompose_all(decom, lows, log, "low")
+        _, i_high = _decompose_all(decom, highs, log, "high")
+        train = lol.original_split(len(pairs), 0, 450)
+        evals = lol.original_split(len(pairs), 451, 480)
+        low, sizes = stack_padded([i_low[k] for k in train])
+        high, _ = stack_padded([i_high[k] for k in train])
+        log(f"illumination split: train {len(train)} images {train[0]}..{train[-1]}, eval {len(evals)}")
+        return StageData({"low_i": low, "high_i": high}, sizes, [pairs[k][0] for k in train],
+                         [i_low[k] for k in evals][:10])
+
+    def transform(self, batch):
+        low, high = batch["low_i"], batch["high_i"]
+        # Per-patch ratio mean(low / (high + 1e-4)) (rotation-invariant, so after augmentation too).
+        ratio = tf.reduce_mean(low / (high + 0.0001), axis=[1, 2, 3], keepdims=True)
+        keep = tf.reshape(batch["coin"] >= 0.5, [-1, 1, 1, 1])  # np.random.randint(0, 2) == 1
+        ones = tf.ones_like(low)
+        return {
+            "input_i": tf.where(keep, low, high),
+            "ratio": tf.where(keep, ones * (1.0 / ratio + 0.0001), ones * ratio),
+            "target_i": tf.where(keep, high, low),
+        }
+
+    def loss(self, model, batch):
+        out = model(batch["input_i"], batch["ratio"], training=True)
+        return losses.illumination_loss(out, batch["target_i"])
+
+    def write_samples(self, model, data, sample_dir, epoch, seed):
+        # As the original: input I | adjusted I for a random ratio in [0, 2) (seeded here).
+        rng = np.random.default_rng([seed, epoch])
+        for idx, i_low in enumerate(data.eval_items):
+            ratio = float(rng.random() * 2)
+            out = model(i_low[None], np.full((1,) + i_low.shape, ratio, np.float32), training=False)
+            image_ops.save_image(os.path.join(sample_dir, f"h_eval_{epoch}_{idx + 1}_{ratio:5f}.png"), i_low, out)
+
+
+class Restoration(Stage):
+    """Stage 3 (`reflectance_restoration_net_train.py`): Restoration_net towards R_high ** 1.2."""
+
+    name = "restoration"
+    scope = models.RESTORATION_SCOPE
+    defaults = dict(batch_size=4, patch_size=384, epochs=1000, learning_rate=1e-4, eval_every=50)
+    needs_decom = True
+
+    def prepare(self, data_dir, decom_checkpoint, log):
+        decom = _load_frozen_decom(decom_checkpoint, log)
+        pairs = lol.pair_files(os.path.join(data_dir, "our485"))
+        lows, highs = lol.load_pairs(pairs, log)
+        r_low, i_low = _decompose_all(decom, lows, log, "low")
+        r_high, _ = _decompose_all(decom, highs, log, "high")
+        # The original raises R_high to 1.2 "to improve the contrast" of the target.
+        r_high = [np.power(r, np.float32(1.2)) for r in r_high]
+        train = lol.original_split(len(pairs), 0, 466)
+        evals = [(r_low[k], i_low[k]) for k in lol.original_split(len(pairs), 467, 480)]
+        eval_dir = os.path.join(data_dir, "eval15")
+        if os.path.isdir(eval_dir):
+            eval_lows, _ = lol.load_pairs(lol.pair_files(eval_dir))
+            evals += list(zip(*_decompose_all(decom, eval_lows, log, "eval15")))
+        arrays = {}
+        for key, images in (("low_r", r_low), ("low_i", i_low), ("high_r", r_high)):
+            arrays[key], sizes = stack_padded([images[k] for k in train])
+        log(f"restoration split: train {len(train)} images, eval {len(evals)} (incl. eval15)")
+        return StageData(arrays, sizes, [pairs[k][0] for k in train], evals)
+
+    def transform(self, batch):
+        return {k: batch[k] for k in ("low_r", "low_i", "high_r")}
+
+    def loss(self, model, batch):
+        out = model(batch["low_r"], batch["low_i"], training=True)
+        return losses.restoration_loss(out, batch["high_r"])
+
+    def learning_rate(self, epoch, base):
+        # The original's schedule on the 0-based epoch.
+        if epoch <= 800:
+            return base
+        if epoch <= 1250:
+            return base / 2
+        if epoch <= 1500:
+            return base / 4
+        return base / 10
+
+    def write_samples(self, model, data, sample_dir, epoch, seed):
+        for idx, (r, i) in enumerate(data.eval_items):
+            out = model(r[None], i[None], training=False)
+            image_ops.save_image(os.path.join(sample_dir, f"eval_{idx + 1}_{epoch}.png"), r, out)
+
+
+STAGES = {cls.name: cls for cls in (Decomposition, Illumination, Restoration)}

@@ -1,0 +1,116 @@
+"""The stage scripts end to end on a tiny synthetic LOL: chaining, resume after SIGKILL, multi-worker."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kind_tf2 import checkpoints, models
+from kind_tf2.data import synthesize
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+SMALL = ["--patch_size=32", "--log_every=1"]
+
+
+@pytest.fixture(scope="module")
+def lol(tmp_path_factory):
+    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol")), train=8, eval_count=2, height=48, width=64)
+
+
+def _run(script, *args, env=None, check=True):
+    proc = subprocess.run([sys.executable, script, *args], cwd=REPO, env=env or ENV, capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _weights(folder, scope):
+    net = models.build_network(scope)
+    net.load_weights(checkpoints.weights_file(folder, scope))
+    return checkpoints.network_tensors(net)
+
+
+def test_three_stages_chain_and_write_everything(lol, tmp_path):
+    decom = tmp_path / "decom"
+    out = _run("train_decom.py", f"--data_dir={lol}", f"--checkpoint_dir={decom}", "--epochs=2", "--eval_every=1",
+               "--batch_size=4", *SMALL).stdout
+    assert "Starting decomposition from scratch" in out and "steps/s" in out
+    assert (decom / "decom.weights.h5").is_file() and (decom / "ckpt-2.index").is_file()
+    assert sorted(os.listdir(decom / "samples"))[:2] == ["high_1_1.png", "high_1_2.png"]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(decom / "logs"))
+    assert (decom / "tf1" / "checkpoint").is_file()
+    for script, name in (("train_illumination.py", "illum"), ("train_restoration.py", "rest")):
+        # Stage 2 from the port's folder, stage 3 from the exported TF1 checkpoint.
+        src = decom if name == "illum" else decom / "tf1"
+        folder = tmp_path / name
+        out = _run(script, f"--data_dir={lol}", f"--checkpoint_dir={folder}", f"--decom_checkpoint={src}",
+                   "--epochs=1", "--eval_every=1", "--batch_size=2", *SMALL).stdout
+        assert "frozen DecomNet" in out
+        assert os.listdir(folder / "samples") and any(f.startswith("events") for f in os.listdir(folder / "logs"))
+        assert (folder / "tf1" / "model.ckpt.index").is_file()
+    assert json.load(open(tmp_path / "rest" / "config.json"))["stage"] == "restoration"
+
+
+def test_missing_decom_checkpoint_is_an_error(lol, tmp_path):
+    proc = _run("train_illumination.py", f"--data_dir={lol}", f"--checkpoint_dir={tmp_path / 'x'}",
+                f"--decom_checkpoint={tmp_path / 'none'}", check=False)
+    assert proc.returncode != 0 and "none" in proc.stderr
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(lol, tmp_path):
+    args = [f"--data_dir={lol}", "--epochs=6", "--batch_size=2", "--eval_every=100", "--seed=3",
+            "--deterministic", "--export_tf1=false", *SMALL]
+    _run("train_decom.py", f"--checkpoint_dir={tmp_path / 'full'}", *args)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "train_decom.py", f"--checkpoint_dir={killed}", *args],
+                            cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (killed / "ckpt-2.index").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (killed / "ckpt-6.index").exists()
+    out = _run("train_decom.py", f"--checkpoint_dir={killed}", *args).stdout
+    assert "Resuming from" in out and "at epoch" in out
+    a, b = _weights(tmp_path / "full", "DecomNet"), _weights(killed, "DecomNet")
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_process_multi_worker_matches_single_process(lol, tmp_path):
+    args = [f"--data_dir={lol}", "--epochs=1", "--batch_size=4", "--eval_every=100", "--seed=5",
+            "--export_tf1=false", *SMALL]
+    _run("train_decom.py", f"--checkpoint_dir={tmp_path / 'single'}", *args)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    procs = []
+    for task in range(2):
+        env = dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": task}}))
+        procs.append(subprocess.Popen(
+            [sys.executable, "train_decom.py", f"--checkpoint_dir={tmp_path / 'mw'}", "--strategy=multi_worker", *args],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][-2000:] + outs[1][-2000:]
+    assert "2 replica(s)" in outs[0]
+    a, b = _weights(tmp_path / "single", "DecomNet"), _weights(tmp_path / "mw", "DecomNet")
+    for name in a:
+        assert float(np.abs(a[name] - b[name]).max()) <= 1e-6, name
+    assert not (tmp_path / "mw" / ".worker_1").exists()
