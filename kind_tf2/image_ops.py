@@ -32,9 +32,9 @@ def pil_to_rgb_array(im):
     """
     if im.mode == "RGB":
         return np.asarray(im), 255
-    if im.mode in ("I;16", "I;16B", "I;16L", "I") or (im.mode == "I;16N"):
+    if im.mode.startswith("I"):  # 16-bit ("I;16*") or 32-bit integer grayscale
         arr = np.asarray(im).astype(np.float64)
-        peak = 65535 if arr.max() > 255 or im.mode.startswith("I;16") else 255
+        peak = 65535 if im.mode.startswith("I;16") or arr.max() > 255 else 255
         arr = np.clip(arr, 0, peak)
         return np.repeat(arr[:, :, None], 3, axis=2), peak
     if im.mode == "F":

@@ -54,7 +54,7 @@ def _write_modified(ref, tmp_path, edit):
 )
 def test_mismatched_checkpoint_is_refused(ref, tmp_path, edit, message):
     bad = _write_modified(ref, tmp_path, edit)
-    with pytest.raises(checkpoints.CheckpointMismatchError, match=message.replace("/", "/")):
+    with pytest.raises(checkpoints.CheckpointMismatchError, match=message):
         convert.tf1_to_tf2(bad, str(tmp_path / "out"), log=_quiet)
     assert not (tmp_path / "out" / "illumination.weights.h5").exists()
     net = models.build_network("Illumination_adjust_net")

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from kind_tf2 import image_ops

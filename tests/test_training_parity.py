@@ -3,8 +3,6 @@
 import os
 
 import numpy as np
-import pytest
-import tensorflow as tf
 
 from kind_tf2 import checkpoints, models
 from kind_tf2.training import engine, stages

@@ -2,7 +2,6 @@
 
 import os
 
-import numpy as np
 
 from kind_tf2 import image_ops
 

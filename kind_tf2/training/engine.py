@@ -8,7 +8,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import flags, logging
 from tensorflow.core.framework import summary_pb2

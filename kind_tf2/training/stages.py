@@ -51,6 +51,14 @@ def _decompose_all(decom, images, log, what):
     return rs, is_
 
 
+def _decompose_training_pairs(data_dir, decom_checkpoint, log):
+    """Frozen DecomNet on every full our485 pair: (decom, pairs, (R_low, I_low), (R_high, I_high))."""
+    decom = _load_frozen_decom(decom_checkpoint, log)
+    pairs = lol.pair_files(os.path.join(data_dir, "our485"))
+    lows, highs = lol.load_pairs(pairs, log)
+    return decom, pairs, _decompose_all(decom, lows, log, "low"), _decompose_all(decom, highs, log, "high")
+
+
 class Stage:
     """A stage definition; the engine does everything else the same way for all three."""
 
@@ -125,11 +133,7 @@ class Illumination(Stage):
     needs_decom = True
 
     def prepare(self, data_dir, decom_checkpoint, log):
-        decom = _load_frozen_decom(decom_checkpoint, log)
-        pairs = lol.pair_files(os.path.join(data_dir, "our485"))
-        lows, highs = lol.load_pairs(pairs, log)
-        _, i_low = _decompose_all(decom, lows, log, "low")
-        _, i_high = _decompose_all(decom, highs, log, "high")
+        _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(data_dir, decom_checkpoint, log)
         train = lol.original_split(len(pairs), 0, 450)
         evals = lol.original_split(len(pairs), 451, 480)
         low, sizes = stack_padded([i_low[k] for k in train])
@@ -172,11 +176,7 @@ class Restoration(Stage):
     needs_decom = True
 
     def prepare(self, data_dir, decom_checkpoint, log):
-        decom = _load_frozen_decom(decom_checkpoint, log)
-        pairs = lol.pair_files(os.path.join(data_dir, "our485"))
-        lows, highs = lol.load_pairs(pairs, log)
-        r_low, i_low = _decompose_all(decom, lows, log, "low")
-        r_high, _ = _decompose_all(decom, highs, log, "high")
+        decom, pairs, (r_low, i_low), (r_high, _) = _decompose_training_pairs(data_dir, decom_checkpoint, log)
         # The original raises R_high to 1.2 "to improve the contrast" of the target.
         r_high = [np.power(r, np.float32(1.2)) for r in r_high]
         train = lol.original_split(len(pairs), 0, 466)
