@@ -196,7 +196,6 @@ class Trainer:
             if writer is not None:
                 writer.flush()
         if is_chief:
-            self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, stage.scope))
             if cfg.export_tf1:
                 prefix = checkpoints.write_tf1(
                     os.path.join(cfg.checkpoint_dir, "tf1"), checkpoints.network_tensors(self.model)
