@@ -170,7 +170,10 @@ def ssim(img1, img2, size=11, sigma=1.5):
     window, VALID convolution (so H, W >= size). Returns a scalar.
     """
     window = _fspecial_gauss(size, sigma)
-    c1, c2 = 0.01**2, 0.03**2
+    # C1, C2 enter as PlaceholderWithDefault, not Const: grappler's constant push-down would
+    # otherwise reassociate `(a + b) + C` in a traced function, while the original's training
+    # graph sums as written (its step losses are matched only this way).
+    c1, c2 = (tf.raw_ops.PlaceholderWithDefault(input=tf.constant(c, tf.float32), shape=[]) for c in (0.01**2, 0.03**2))
 
     def blur(t):
         return tf.nn.conv2d(t, window, strides=[1, 1, 1, 1], padding="VALID")

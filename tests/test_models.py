@@ -44,7 +44,8 @@ def test_fresh_weights_follow_slim_initialisers():
     assert np.all(conv.bias.numpy() == 0)
     limit = np.sqrt(6.0 / (9 * 64 + 9 * 128))  # Glorot uniform on a 3x3x64x128 kernel
     kernel = conv.kernel.numpy()
-    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
+    # float32 samples may round a hair past the float64 limit
+    assert np.abs(kernel).max() <= limit * (1 + 1e-6) and np.abs(kernel).max() > 0.9 * limit
 
 
 @pytest.mark.parametrize("h,w", [(1, 1), (2, 2), (5, 3), (7, 13), (77, 101)])

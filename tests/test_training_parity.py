@@ -2,7 +2,9 @@
 
 import os
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from kind_tf2 import checkpoints, models
 from kind_tf2.training import engine, stages
@@ -20,25 +22,18 @@ def _weights(trainer):
     return checkpoints.network_tensors(trainer.model)
 
 
-def _check_steps(trainer, batch, d, step3_fraction=1.0):
-    """Three Adam steps on the reference batch.
-
-    After step 1 every weight is within 1e-6. After step 3, Adam's m / sqrt(v) turns float-order
-    differences of near-zero gradients (no TF2 gradient path is bitwise equal to the TF1 graph's)
-    into differences up to a fraction of lr: `step3_fraction` of the weights must be within 1e-6
-    and all within 0.5 * lr (measured for decomposition: 98.6 % and 3.0e-5; illumination: all).
-    """
+def _check_steps(trainer, batch, d):
+    """Three Adam steps on the reference batch: step losses within 1e-5 relative, weights after
+    steps 1 and 3 within 1e-6 absolute (the issue's bar; measured max 4.1e-8)."""
     for k in (1, 2, 3):
         parts = trainer.train_step(batch)
         total = float(list(parts.values())[-1])
         want = float(d[f"step_loss/{k}"])
         assert abs(total - want) <= 1e-5 * abs(want), f"step_loss/{k}: {total} vs {want}"
         if k in (1, 3):
-            weights = _weights(trainer)
-            errs = np.concatenate([np.abs(v - d[f"after_step{k}/{n}"]).ravel() for n, v in weights.items()])
-            need = 1.0 if k == 1 else step3_fraction
-            assert (errs <= 1e-6).mean() >= need, f"after_step{k}: {(errs <= 1e-6).mean():.4%} within 1e-6"
-            assert errs.max() <= (1e-6 if need == 1.0 else 0.5 * 1e-4), f"after_step{k}: max {errs.max()}"
+            for name, value in _weights(trainer).items():
+                err = float(np.abs(value - d[f"after_step{k}/{name}"]).max())
+                assert err <= 1e-6, f"after_step{k}/{name}: max abs diff {err}"
 
 
 def test_decomposition_adam_steps(ref, ref_npz):
@@ -46,7 +41,7 @@ def test_decomposition_adam_steps(ref, ref_npz):
     trainer = _trainer(ref, stages.Decomposition())
     for name, value in _weights(trainer).items():
         np.testing.assert_array_equal(value, d[f"init/{name}"])
-    _check_steps(trainer, {"low": d["input_low"], "high": d["input_high"]}, d, step3_fraction=0.98)
+    _check_steps(trainer, {"low": d["input_low"], "high": d["input_high"]}, d)
 
 
 def test_illumination_adam_steps(ref, ref_npz):
@@ -68,8 +63,8 @@ def test_restoration_two_adam_steps(ref, ref_npz):
     for name, value in _weights(trainer).items():
         got = float(np.linalg.norm((value - before[name]).ravel()))
         want = float(d[f"delta_norm_after2/{name}"])
-        # Measured worst: 1.06e-4 relative (de_conv3_2/biases), the same Adam amplification as above.
-        assert abs(got - want) <= 2e-4 * want, f"{name}: {got} vs {want}"
+        # The issue's bar is 1e-4 relative; measured worst 4.6e-7 (de_conv8_1/biases).
+        assert abs(got - want) <= 1e-4 * want, f"{name}: {got} vs {want}"
     out = trainer.model(d["input_low_r"], d["input_low_i"])
     from kind_tf2 import losses
 
@@ -80,6 +75,28 @@ def test_restoration_two_adam_steps(ref, ref_npz):
 def test_optimizer_is_tf1_adam():
     opt = engine.make_optimizer(1e-4)
     assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.9, 0.999, 1e-8)
+
+
+def test_tf1_adam_matches_the_formula_and_keeps_float32_powers():
+    # TF1 AdamOptimizer, written out in float64 from its documented update (lr_t = lr *
+    # sqrt(1 - b2^t) / (1 - b1^t); m, v moving averages; var -= lr_t * m / (sqrt(v) + eps)),
+    # with b^t the float32 running product TF1 keeps in beta1_power / beta2_power.
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(size=(5,)).astype(np.float32)
+    grads = [rng.normal(size=(5,)).astype(np.float32) * s for s in (1.0, 1e-3, 10.0)]
+    var = keras.Variable(w0)
+    opt = engine.make_optimizer(1e-2)
+    w, m, v = w0.astype(np.float64), 0.0, 0.0
+    p1, p2 = np.float32(0.9), np.float32(0.999)
+    for g in grads:
+        opt.apply_gradients([(tf.constant(g), var)])
+        lr_t = 1e-2 * np.sqrt(1 - float(p2)) / (1 - float(p1))
+        m = m + (g - m) * (1 - float(np.float32(0.9)))
+        v = v + (g.astype(np.float64) ** 2 - v) * (1 - float(np.float32(0.999)))
+        w = w - lr_t * m / (np.sqrt(v) + 1e-8)
+        p1, p2 = np.float32(p1 * np.float32(0.9)), np.float32(p2 * np.float32(0.999))
+    np.testing.assert_allclose(var.numpy(), w, rtol=0, atol=1e-6)
+    assert float(opt._beta_1_power.numpy()) == float(p1) and float(opt._beta_2_power.numpy()) == float(p2)
 
 
 def test_two_replicas_equal_one_device(ref, ref_npz, two_cpu_strategy):

@@ -15,6 +15,7 @@ from tensorflow.core.framework import summary_pb2
 from kind_tf2 import checkpoints, models
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.data.patches import PatchSampler
+from kind_tf2.training.optimizer import TF1Adam
 
 
 @dataclasses.dataclass
@@ -51,8 +52,8 @@ def write_scalar(tag, value, step):
 
 
 def make_optimizer(learning_rate):
-    """Adam as TF1's AdamOptimizer: beta1 0.9, beta2 0.999, epsilon 1e-8 (Keras defaults to 1e-7)."""
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    """Adam as TF1's AdamOptimizer: beta1 0.9, beta2 0.999, epsilon 1e-8 and its kernel's rounding."""
+    return TF1Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 
 
 def create_strategy(name):
