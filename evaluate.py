@@ -1,0 +1,44 @@
+"""Enhance a folder of low-light images with KinD and, given ground truth, score them: `python evaluate.py --help`."""
+
+from absl import app, flags, logging
+
+from kind_tf2 import evaluation
+
+
+def define_flags():
+    flags.DEFINE_string("input_dir", None, "Folder of low-light images (.png .jpg .jpeg .bmp .tif .tiff).")
+    flags.DEFINE_string("output_dir", "./results/test", "Where <name>_kindle.png, metrics and the grid go.")
+    flags.DEFINE_string("checkpoint_dir", "./checkpoint",
+                        "Folder with all three networks: the original layout (decom_net_train/, ...) or the "
+                        "port's (decom.weights.h5, ...).")
+    flags.DEFINE_string("decom_checkpoint", None, "DecomNet: a TF1 checkpoint or a training folder; "
+                        "overrides --checkpoint_dir.")
+    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net, likewise.")
+    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise.")
+    flags.DEFINE_float("ratio", 5.0, "Fixed illumination ratio (evaluate.py semantics), usually 0..5.")
+    flags.DEFINE_string("high_dir", None, "Ground truth, matched by file name: the ratio comes from its "
+                        "decomposition (evaluate_LOLdataset.py) and metrics are written.")
+    flags.DEFINE_enum("protocol", "auto", ["auto", "fixed_ratio", "gt_ratio"],
+                      "auto: gt_ratio when --high_dir is given, else fixed_ratio. fixed_ratio with "
+                      "--high_dir scores the evaluate.py output.")
+    flags.DEFINE_bool("grid", True, "Write comparison_grid.png (input | output | ground truth).")
+    flags.mark_flag_as_required("input_dir")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    F = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)
+    cfg = evaluation.EvalConfig(
+        input_dir=F.input_dir, output_dir=F.output_dir, checkpoint_dir=F.checkpoint_dir,
+        decom_checkpoint=F.decom_checkpoint, illumination_checkpoint=F.illumination_checkpoint,
+        restoration_checkpoint=F.restoration_checkpoint, ratio=F.ratio, high_dir=F.high_dir,
+        protocol=F.protocol, grid=F.grid,
+    )
+    return evaluation.run(cfg)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,250 @@
+"""The evaluate.py job: enhance a folder, score it against ground truth, write a comparison grid."""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+from kind_tf2 import image_ops, metrics
+from kind_tf2.data.lol import IMAGE_EXTENSIONS
+from kind_tf2.pipeline import KinD
+
+METRIC_NAMES = ("psnr", "ssim_rgb", "ssim_gray", "loe")
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """What one evaluation needs; `evaluate.py` fills it from flags inside `main`."""
+
+    input_dir: str
+    output_dir: str = "./results/test"
+    checkpoint_dir: str = "./checkpoint"
+    decom_checkpoint: str = None
+    illumination_checkpoint: str = None
+    restoration_checkpoint: str = None
+    ratio: float = 5.0
+    high_dir: str = None
+    protocol: str = "auto"  # auto: gt_ratio with high_dir, else fixed_ratio
+    grid: bool = True
+    grid_height: int = 160
+
+
+class EvalError(ValueError):
+    """A problem with the job as a whole (folders, checkpoints, flags); the message names it."""
+
+
+def _atomic_save(path, pil_image):
+    # Temporary name in the same folder, then rename: never a partial file under `path`.
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    try:
+        pil_image.save(tmp, "png")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _atomic_text(path, text):
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=os.path.dirname(os.path.abspath(path)))
+    with os.fdopen(fd, "w", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def list_inputs(folder):
+    """(image paths, skipped names): files with an image extension, sorted by name."""
+    if not os.path.isdir(folder):
+        raise EvalError(f"--input_dir={folder}: folder does not exist")
+    images, skipped = [], []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        if name.lower().endswith(IMAGE_EXTENSIONS):
+            images.append(path)
+        else:
+            skipped.append(name)
+    return images, skipped
+
+
+def find_ground_truth(high_dir, low_path):
+    """The ground-truth file for a low image: the same file name, else the same stem."""
+    name = os.path.basename(low_path)
+    exact = os.path.join(high_dir, name)
+    if os.path.isfile(exact):
+        return exact
+    stem = os.path.splitext(name)[0]
+    for cand in sorted(os.listdir(high_dir)):
+        if os.path.splitext(cand)[0] == stem and cand.lower().endswith(IMAGE_EXTENSIONS):
+            return os.path.join(high_dir, cand)
+    raise ValueError(f"{low_path}: no ground truth named {stem}.* in {high_dir}")
+
+
+def output_name(path):
+    """The original's output name: text before the first '.' of the file name, plus `_kindle.png`."""
+    name = os.path.basename(path)
+    return name[: name.find(".")] + "_kindle.png" if "." in name else name + "_kindle.png"
+
+
+def _uint8_ground_truth(path):
+    # The ground truth as stored (no stretch), back at the 0..255 scale.
+    return np.rint(image_ops.read_rgb(path).astype(np.float64) * 255.0).astype(np.uint8)
+
+
+def write_grid(path, rows, height):
+    """A PNG with one row per image: input | output | ground truth (when given), `height` px tall."""
+    tiles = []
+    for row in rows:
+        scaled = []
+        for arr in row:
+            h, w = arr.shape[:2]
+            new_w = max(1, round(w * height / h))
+            # Nearest for tiny images (a 1x1 input stays one flat colour), bilinear otherwise.
+            method = Image.Resampling.NEAREST if h < 16 else Image.Resampling.BILINEAR
+            scaled.append(Image.fromarray(arr).resize((new_w, height), method))
+        tiles.append(scaled)
+    gap = 4
+    width = max(sum(t.width for t in row) + gap * (len(row) - 1) for row in tiles)
+    canvas = Image.new("RGB", (width, len(tiles) * height + gap * (len(tiles) - 1)), (255, 255, 255))
+    for r, row in enumerate(tiles):
+        x = 0
+        for tile in row:
+            canvas.paste(tile, (x, r * (height + gap)))
+            x += tile.width + gap
+    _atomic_save(path, canvas)
+
+
+def format_table(rows, protocol):
+    """The metrics table as text: one line per image, the mean, the protocol and the paper anchor."""
+    lines = [f"protocol: {protocol} -- {metrics.PROTOCOLS[protocol]}",
+             f"{'image':<28}{'PSNR dB':>9}{'SSIM rgb':>10}{'SSIM gray':>11}{'LOE':>9}"]
+    for row in rows:
+        lines.append(f"{row['image']:<28}{row['psnr']:>9.3f}{row['ssim_rgb']:>10.4f}{row['ssim_gray']:>11.4f}"
+                     f"{row['loe']:>9.1f}")
+    mean = mean_metrics(rows)
+    lines.append(f"{'mean (' + str(len(rows)) + ' images)':<28}{mean['psnr']:>9.3f}{mean['ssim_rgb']:>10.4f}"
+                 f"{mean['ssim_gray']:>11.4f}{mean['loe']:>9.1f}")
+    a = metrics.PAPER_ANCHOR
+    lines.append(f"paper anchor ({a['method']}, {a['dataset']}, ratio from the ground truth): "
+                 f"PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}")
+    return "\n".join(lines)
+
+
+def mean_metrics(rows):
+    """Mean of each metric over the rows (NaN entries, from tiny images, are left out)."""
+    out = {}
+    for k in METRIC_NAMES:
+        vals = [r[k] for r in rows if not math.isnan(r[k])]
+        out[k] = float(np.mean(vals)) if vals else float("nan")
+    return out
+
+
+def write_metrics(folder, rows, protocol):
+    """`metrics.csv` (per image, then the mean) and `metrics.json` (with protocol and anchor)."""
+    mean = mean_metrics(rows)
+    lines = [",".join(("image",) + METRIC_NAMES)]
+    for row in rows + [dict(mean, image="mean")]:
+        lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in METRIC_NAMES]))
+    _atomic_text(os.path.join(folder, "metrics.csv"), "\n".join(lines) + "\n")
+    doc = {"protocol": protocol, "protocol_description": metrics.PROTOCOLS[protocol],
+           "metrics": {"psnr": "dB, RGB at 0-255", "ssim_rgb": "Gaussian 11x11 sigma 1.5, per RGB channel, averaged",
+                       "ssim_gray": "the same on MATLAB rgb2gray", "loe": "lightness order error vs ground truth"},
+           "paper_anchor": metrics.PAPER_ANCHOR, "images": rows, "mean": mean}
+    _atomic_text(os.path.join(folder, "metrics.json"), json.dumps(doc, indent=1, allow_nan=True) + "\n")
+
+
+def _check_config(cfg):
+    if cfg.protocol not in ("auto", "fixed_ratio", "gt_ratio"):
+        raise EvalError(f"--protocol={cfg.protocol}: expected auto, fixed_ratio or gt_ratio")
+    protocol = cfg.protocol if cfg.protocol != "auto" else ("gt_ratio" if cfg.high_dir else "fixed_ratio")
+    if protocol == "gt_ratio" and not cfg.high_dir:
+        raise EvalError("--protocol=gt_ratio needs --high_dir (the ground-truth folder)")
+    if cfg.high_dir and not os.path.isdir(cfg.high_dir):
+        raise EvalError(f"--high_dir={cfg.high_dir}: folder does not exist")
+    if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
+        raise EvalError(f"--ratio={cfg.ratio}: expected a finite value >= 0")
+    if os.path.realpath(cfg.output_dir) == os.path.realpath(cfg.input_dir):
+        raise EvalError(f"--output_dir={cfg.output_dir} is --input_dir: refusing to write next to the inputs")
+    return protocol
+
+
+def run(cfg, log=None, err=None, kind=None):
+    """Enhance every image of `cfg.input_dir`; returns the exit status (1 if any file failed).
+
+    log / err: callables taking one line (default: stdout / stderr). kind: an already loaded
+    `KinD` to use instead of the checkpoint flags (tests, the quickstart).
+    """
+    log = log or (lambda line: print(line, flush=True))
+    err = err or (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        protocol = _check_config(cfg)
+        paths, skipped = list_inputs(cfg.input_dir)
+        if skipped:
+            log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
+        if not paths:
+            raise EvalError(f"--input_dir={cfg.input_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+        os.makedirs(cfg.output_dir, exist_ok=True)
+        kind = kind or KinD.from_checkpoint(
+            cfg.checkpoint_dir, decom=cfg.decom_checkpoint, restoration=cfg.restoration_checkpoint,
+            illumination=cfg.illumination_checkpoint, log=log,
+        )
+    except (EvalError, FileNotFoundError, ValueError) as e:
+        err(f"error: {e}")
+        return 1
+
+    log(f"enhancing {len(paths)} image(s) from {cfg.input_dir} into {cfg.output_dir} ({protocol}"
+        + (f", ratio {cfg.ratio:g})" if protocol == "fixed_ratio" else ")"))
+    failures, rows, grid_rows = [], [], []
+    for k, path in enumerate(paths, 1):
+        t0 = time.perf_counter()
+        try:
+            raw = image_ops.read_rgb(path)
+            x = image_ops.stretch(raw).numpy()[None]
+            gt_path = find_ground_truth(cfg.high_dir, path) if cfg.high_dir else None
+            if gt_path is not None:
+                gt_raw = image_ops.read_rgb(gt_path)
+                if gt_raw.shape != raw.shape:
+                    raise ValueError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
+                                     f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")
+            if protocol == "gt_ratio":
+                out = kind.enhance(x, high=image_ops.stretch(gt_raw).numpy()[None])
+            else:
+                out = kind.enhance(x, ratio=cfg.ratio)
+            target = os.path.join(cfg.output_dir, output_name(path))
+            image_ops.save_image(target, out)
+        except (ValueError, OSError) as e:
+            msg = str(e) if os.path.basename(path) in str(e) else f"{path}: {e}"
+            err(f"error: {msg}")
+            failures.append(path)
+            continue
+        enhanced = image_ops.to_uint8(out[0]).numpy()
+        row_imgs = [np.rint(raw * 255.0).astype(np.uint8), enhanced]
+        if gt_path is not None:
+            gt = _uint8_ground_truth(gt_path)
+            rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(enhanced, gt)))
+            row_imgs.append(gt)
+        grid_rows.append(row_imgs)
+        h, w = raw.shape[:2]
+        log(f"[{k}/{len(paths)}] {os.path.basename(path)} ({w}x{h}) -> {os.path.basename(target)} "
+            f"({time.perf_counter() - t0:.2f} s)")
+
+    if rows:
+        log(format_table(rows, protocol))
+        write_metrics(cfg.output_dir, rows, protocol)
+        log(f"metrics written to {os.path.join(cfg.output_dir, 'metrics.csv')} and metrics.json")
+    if cfg.grid and grid_rows:
+        grid_path = os.path.join(cfg.output_dir, "comparison_grid.png")
+        write_grid(grid_path, grid_rows, cfg.grid_height)
+        log(f"comparison grid (input | output{' | ground truth' if cfg.high_dir else ''}) written to {grid_path}")
+    done = len(paths) - len(failures)
+    log(f"done: {done} of {len(paths)} image(s) enhanced" + (f", {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0

@@ -1,0 +1,214 @@
+"""evaluate.py: parity of its PNGs with the original's, metrics files, and every bad-input case."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kind_tf2 import evaluation
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _agreement(ours_path, ref_path):
+    ours = np.asarray(Image.open(ours_path)).astype(int)
+    want = np.asarray(Image.open(ref_path)).astype(int)
+    assert ours.shape == want.shape
+    diff = np.abs(ours - want)
+    assert diff.max() <= 1 and (diff == 0).mean() >= 0.999, f"{ours_path}: {(diff != 0).sum()} pixels differ"
+
+
+def _cli(*args):
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "evaluate.py"), *args],
+                          capture_output=True, text=True, check=False, cwd=REPO)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_cli_reference_images_equal_original_pngs(ref, tmp_path):
+    out = tmp_path / "out"
+    rc, stdout, stderr = _cli(f"--input_dir={ref}/images", f"--output_dir={out}", f"--checkpoint_dir={ref}/checkpoints")
+    assert rc == 0, stderr
+    for stem in ("4", "22", "04"):
+        _agreement(out / f"{stem}_kindle.png", os.path.join(ref, "outputs", "png_test", f"{stem}_kindle.png"))
+    assert "[4/4]" in stdout and (out / "comparison_grid.png").is_file()
+    assert not (out / "metrics.csv").exists()  # no ground truth, no metrics
+
+
+def test_cli_with_ground_truth_equals_original_and_writes_metrics(ref, tmp_path):
+    low = tmp_path / "low"
+    low.mkdir()
+    for stem in ("1", "22"):
+        shutil.copy(os.path.join(ref, "images", f"{stem}.png"), low)
+    out = tmp_path / "out"
+    rc, stdout, stderr = _cli(f"--input_dir={low}", f"--output_dir={out}", f"--checkpoint_dir={ref}/checkpoints",
+                              f"--high_dir={ref}/outputs/png_lol/high")
+    assert rc == 0, stderr
+    for stem in ("1", "22"):
+        _agreement(out / f"{stem}_kindle.png", os.path.join(ref, "outputs", "png_lol", f"{stem}_kindle.png"))
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["protocol"] == "gt_ratio" and doc["paper_anchor"]["psnr"] == 20.87
+    assert [r["image"] for r in doc["images"]] == ["1.png", "22.png"]
+    csv_lines = (out / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0] == "image,psnr,ssim_rgb,ssim_gray,loe" and csv_lines[-1].startswith("mean,")
+    assert "protocol: gt_ratio" in stdout and "PSNR 20.87 dB, SSIM 0.8022" in stdout
+    grid = Image.open(out / "comparison_grid.png")
+    assert grid.height == 2 * 160 + 4 and grid.width > 3 * 200  # two rows of input | output | truth
+
+
+def test_missing_checkpoint_is_an_error(tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(inp / "a.png")
+    rc, _, stderr = _cli(f"--input_dir={inp}", f"--output_dir={tmp_path / 'out'}",
+                         f"--checkpoint_dir={tmp_path / 'nothing'}")
+    assert rc == 1 and "error:" in stderr and "nothing" in stderr
+    assert not (tmp_path / "out" / "a_kindle.png").exists()
+
+
+# ---- bad input, in process with the reference networks loaded once ---------------------------
+
+
+def _good(folder):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 80, (24, 30, 3), dtype=np.uint8)).save(folder / "good.png")
+
+
+def _run(kind, inp, out, **kw):
+    lines, errors = [], []
+    cfg = evaluation.EvalConfig(input_dir=str(inp), output_dir=str(out), **kw)
+    rc = evaluation.run(cfg, log=lines.append, err=errors.append, kind=kind)
+    return rc, lines, errors
+
+
+def _gray(p):
+    Image.fromarray(np.arange(15 * 17, dtype=np.uint8).reshape(15, 17)).save(p / "gray.png")
+    return "gray.png", (15, 17)
+
+
+def _rgba(p):
+    arr = np.random.default_rng(1).integers(0, 255, (13, 9, 4), dtype=np.uint8)
+    Image.fromarray(arr, "RGBA").save(p / "rgba.png")
+    return "rgba.png", (13, 9)
+
+
+def _palette(p):
+    Image.new("RGB", (12, 10), (40, 10, 90)).convert("P", palette=Image.Palette.ADAPTIVE).save(p / "pal.png")
+    return "pal.png", (10, 12)
+
+
+def _sixteen_bit(p):
+    arr = (np.arange(11 * 14, dtype=np.uint16).reshape(11, 14) * 300).astype(np.uint16)
+    Image.fromarray(arr).save(p / "deep.png")  # mode I;16
+    assert Image.open(p / "deep.png").mode.startswith("I")
+    return "deep.png", (11, 14)
+
+
+def _cmyk_jpeg(p):
+    Image.new("CMYK", (16, 12), (10, 200, 30, 100)).save(p / "cmyk.jpg", "JPEG")
+    return "cmyk.jpg", (12, 16)
+
+
+def _one_pixel(p):
+    Image.new("RGB", (1, 1), (20, 30, 40)).save(p / "dot.png")
+    return "dot.png", (1, 1)
+
+
+def _odd(p):
+    Image.fromarray(np.random.default_rng(2).integers(0, 60, (7, 5, 3), dtype=np.uint8)).save(p / "odd.bmp")
+    return "odd.bmp", (7, 5)
+
+
+@pytest.mark.parametrize("make", [_gray, _rgba, _palette, _sixteen_bit, _cmyk_jpeg, _one_pixel, _odd])
+def test_unusual_images_are_converted_and_enhanced(kind, tmp_path, make):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    name, (h, w) = make(inp)
+    rc, lines, errors = _run(kind, inp, out)
+    assert rc == 0 and not errors, errors
+    result = np.asarray(Image.open(out / evaluation.output_name(name)))
+    assert result.shape == (h, w, 3)
+    assert any(name in line and "->" in line for line in lines)  # progress line
+
+
+def _zero_byte(p):
+    (p / "empty.png").write_bytes(b"")
+    return "empty.png", "empty file"
+
+
+def _truncated(p):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(buf, "PNG")
+    (p / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    return "cut.png", "not a readable image"
+
+
+def _not_an_image(p):
+    (p / "notes.jpg").write_text("this is text, not a JPEG\n")
+    return "notes.jpg", "not a readable image"
+
+
+@pytest.mark.parametrize("make", [_zero_byte, _truncated, _not_an_image])
+def test_broken_files_fail_alone(kind, tmp_path, make):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    _good(inp)
+    name, reason = make(inp)
+    rc, lines, errors = _run(kind, inp, out)
+    assert rc == 1
+    assert len(errors) == 1 and name in errors[0] and reason in errors[0] and "\n" not in errors[0]
+    assert (out / "good_kindle.png").is_file()  # the other file is still processed
+    assert not (out / evaluation.output_name(name)).exists()
+    assert "1 failed" in lines[-1]
+
+
+def test_empty_input_folder_is_reported(kind, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "readme.txt").write_text("no images here")
+    rc, lines, errors = _run(kind, inp, tmp_path / "out")
+    assert rc == 1 and "no images" in errors[0] and str(inp) in errors[0]
+    assert any("readme.txt" in line for line in lines)
+
+
+def test_output_dir_equal_to_input_dir_is_refused(kind, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _good(inp)
+    rc, _, errors = _run(kind, inp, tmp_path / "in" / ".." / "in")
+    assert rc == 1 and "refusing" in errors[0]
+    assert sorted(os.listdir(inp)) == ["good.png"]
+
+
+def test_interrupted_write_leaves_no_partial_png(kind, tmp_path, monkeypatch):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    _good(inp)
+
+    def broken_save(self, fp, *args, **kwargs):
+        with open(fp, "wb") as f:
+            f.write(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    rc, _, errors = _run(kind, inp, out, grid=False)
+    assert rc == 1 and "disk full" in errors[0] and "good.png" in errors[0]
+    assert os.listdir(out) == []  # neither good_kindle.png nor a temporary file
+
+
+def test_ground_truth_size_mismatch_and_missing(kind, tmp_path):
+    inp, high, out = tmp_path / "in", tmp_path / "high", tmp_path / "out"
+    inp.mkdir()
+    high.mkdir()
+    _good(inp)
+    Image.new("RGB", (30, 24)).save(inp / "other.png")
+    Image.new("RGB", (31, 24)).save(high / "good.png")
+    rc, _, errors = _run(kind, inp, out, high_dir=str(high))
+    assert rc == 1 and len(errors) == 2
+    assert any("good.png" in e and "differs" in e for e in errors)
+    assert any("other.png" in e and "no ground truth" in e for e in errors)
