@@ -95,7 +95,8 @@ def save_image(path, *images):
     fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=folder)
     os.close(fd)
     try:
-        Image.fromarray(pixels).save(tmp, "png")
+        # zlib level 1: the same pixels, encoded 6x faster than PIL's default 6, files ~15 % larger.
+        Image.fromarray(pixels).save(tmp, "png", compress_level=1)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
