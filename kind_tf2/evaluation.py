@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -41,23 +40,15 @@ class EvalError(ValueError):
 
 
 def _atomic_save(path, pil_image):
-    # Temporary name in the same folder, then rename: never a partial file under `path`.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    try:
-        pil_image.save(tmp, "png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    image_ops.atomic_write(path, lambda tmp: pil_image.save(tmp, "png", compress_level=1))
 
 
 def _atomic_text(path, text):
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+
+    image_ops.atomic_write(path, write)
 
 
 def list_inputs(folder):

@@ -91,12 +91,20 @@ def save_image(path, *images):
     pixels = to_uint8(cat).numpy()
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=folder)
+    # zlib level 1: the same pixels, encoded 6x faster than PIL's default 6, files ~15 % larger.
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, "png", compress_level=1))
+
+
+def atomic_write(path, write):
+    """Call `write(tmp)` on a temporary name in `path`'s folder, then rename it to `path`.
+
+    A reader never sees a partial file under `path`; on any error the temporary file is removed.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=os.path.splitext(path)[1],
+                               dir=os.path.dirname(os.path.abspath(path)))
     os.close(fd)
     try:
-        # zlib level 1: the same pixels, encoded 6x faster than PIL's default 6, files ~15 % larger.
-        Image.fromarray(pixels).save(tmp, "png", compress_level=1)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
