@@ -91,19 +91,17 @@ def _uint8_ground_truth(path):
     return np.rint(image_ops.read_rgb(path).astype(np.float64) * 255.0).astype(np.uint8)
 
 
-def write_grid(path, rows, height):
-    """A PNG with one row per image: input | output | ground truth (when given), `height` px tall."""
-    tiles = []
-    for row in rows:
-        scaled = []
-        for arr in row:
-            h, w = arr.shape[:2]
-            new_w = max(1, round(w * height / h))
-            # Nearest for tiny images (a 1x1 input stays one flat colour), bilinear otherwise.
-            method = Image.Resampling.NEAREST if h < 16 else Image.Resampling.BILINEAR
-            scaled.append(Image.fromarray(arr).resize((new_w, height), method))
-        tiles.append(scaled)
-    gap = 4
+def thumbnail(arr, height):
+    """A uint8 `[H, W, 3]` array as a PIL image `height` px tall (aspect kept)."""
+    h, w = arr.shape[:2]
+    # Nearest for tiny images (a 1x1 input stays one flat colour), bilinear otherwise.
+    method = Image.Resampling.NEAREST if h < 16 else Image.Resampling.BILINEAR
+    return Image.fromarray(arr).resize((max(1, round(w * height / h)), height), method)
+
+
+def write_grid(path, tiles):
+    """A PNG with one row of equally tall thumbnails per image: input | output | ground truth."""
+    gap, height = 4, tiles[0][0].height
     width = max(sum(t.width for t in row) + gap * (len(row) - 1) for row in tiles)
     canvas = Image.new("RGB", (width, len(tiles) * height + gap * (len(tiles) - 1)), (255, 255, 255))
     for r, row in enumerate(tiles):
@@ -223,7 +221,8 @@ def run(cfg, log=None, err=None, kind=None):
             gt = _uint8_ground_truth(gt_path)
             rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(enhanced, gt)))
             row_imgs.append(gt)
-        grid_rows.append(row_imgs)
+        if cfg.grid:  # thumbnails only: a long run must not hold every full-size image
+            grid_rows.append([thumbnail(a, cfg.grid_height) for a in row_imgs])
         h, w = raw.shape[:2]
         log(f"[{k}/{len(paths)}] {os.path.basename(path)} ({w}x{h}) -> {os.path.basename(target)} "
             f"({time.perf_counter() - t0:.2f} s)")
@@ -234,7 +233,7 @@ def run(cfg, log=None, err=None, kind=None):
         log(f"metrics written to {os.path.join(cfg.output_dir, 'metrics.csv')} and metrics.json")
     if cfg.grid and grid_rows:
         grid_path = os.path.join(cfg.output_dir, "comparison_grid.png")
-        write_grid(grid_path, grid_rows, cfg.grid_height)
+        write_grid(grid_path, grid_rows)
         log(f"comparison grid (input | output{' | ground truth' if cfg.high_dir else ''}) written to {grid_path}")
     done = len(paths) - len(failures)
     log(f"done: {done} of {len(paths)} image(s) enhanced" + (f", {len(failures)} failed" if failures else ""))
