@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import flags, logging
 from tensorflow.core.framework import summary_pb2
 
-from kind_tf2 import checkpoints, models
+from kind_tf2 import checkpoints, image_ops, models
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.data.patches import PatchSampler
 from kind_tf2.training.optimizer import TF1Adam
@@ -37,6 +37,9 @@ class TrainConfig:
     export_tf1: bool = True
     max_keep: int = 3
     jit_compile: bool = False
+    loss: str = None  # --loss spec; None: the stage's original objective
+    vgg_weights: str = None  # VGG19 weights file for the `perceptual` term
+    init_weights: str = None  # weights to start from instead of the seeded initialisation (not on resume)
 
 
 # TensorBoard's scalar-plugin metadata: tf.summary.scalar itself needs the tensorboard package,
@@ -96,7 +99,10 @@ class Trainer:
             raise ValueError(
                 f"--batch_size={config.batch_size} is not divisible by the {self.replicas} replicas"
             )
+        # Parsed and checked before anything is built: a bad spec stops here with one line.
+        self.objective = stage.objective(config.loss, config.patch_size, config.vgg_weights)
         with self.strategy.scope():
+            self.objective.build()
             self.model = models.build_network(stage.scope)
             self.optimizer = make_optimizer(config.learning_rate)
             self.optimizer.build(self.model.trainable_variables)
@@ -112,7 +118,7 @@ class Trainer:
 
     def _replica_step(self, batch):
         with tf.GradientTape() as tape:
-            total, parts = self.stage.loss(self.model, batch)
+            total, parts = self.stage.loss(self.model, batch, self.objective)
             # Each replica's loss is its local mean; the optimizer sums gradients over replicas,
             # so dividing by the replica count gives the gradient of the global-batch mean.
             scaled = total / self.replicas
@@ -131,9 +137,27 @@ class Trainer:
     def set_learning_rate(self, value):
         self.optimizer.learning_rate = value
 
-    # ---- the full run -------------------------------------------------------------------------
+    # ---- the full run: the loop, and the actions around it ------------------------------------
 
     def fit(self, data):
+        """Train for `config.epochs` epochs (resuming from the checkpoint folder); returns the model."""
+        run = self._open_run(data)
+        iterator = iter(self.strategy.distribute_datasets_from_function(
+            lambda ctx: run.sampler.dataset(run.start_step, run.total_steps, self.stage.transform, ctx)
+        ))
+        for epoch in range(run.start_epoch, self.config.epochs):
+            lr = self.stage.learning_rate(epoch, self.config.learning_rate)
+            self.set_learning_rate(lr)
+            t0 = time.time()
+            for b in range(run.steps_per_epoch):
+                parts = self.train_step(next(iterator))
+                self._after_step(run, parts, epoch, b, lr, t0)
+            self._end_epoch(run, data, epoch)
+        self._finish(run)
+        return self.model
+
+    def _open_run(self, data):
+        """Checkpoint manager, resume or fresh start, patch sampler, summary writer, config.json."""
         cfg, stage, log = self.config, self.stage, self.log
         is_chief, worker_id = _worker_role(self.strategy)
         n = len(data.names)
@@ -143,12 +167,18 @@ class Trainer:
         ckpt_dir = cfg.checkpoint_dir if is_chief else os.path.join(cfg.checkpoint_dir, f".worker_{worker_id}")
         manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.max_keep)
         if manager.latest_checkpoint:
+            self._check_same_objective()
             self.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             log(f"Resuming from {manager.latest_checkpoint} at epoch {int(self.epoch.numpy())} "
                 f"(step {int(self.step.numpy())} of {total_steps})")
         else:
+            if cfg.init_weights:
+                log(f"initial weights from {checkpoints.load_network_weights(self.model, cfg.init_weights)}")
             log(f"Starting {stage.name} from scratch: {n} training images, {steps_per_epoch} steps per "
                 f"epoch, {cfg.epochs} epochs, global batch {cfg.batch_size} on {self.replicas} replica(s)")
+        log(f"objective ({stage.total_name}): {self.objective.spec}")
+        for note in self.objective.notes():
+            log(note)
         start_epoch, start_step = int(self.epoch.numpy()), int(self.step.numpy())
         if start_step != start_epoch * steps_per_epoch:
             raise ValueError(
@@ -159,53 +189,93 @@ class Trainer:
             data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes, cfg.seed,
             reshuffle=stage.reshuffle, names=data.names,
         )
-        dist_ds = self.strategy.distribute_datasets_from_function(
-            lambda ctx: sampler.dataset(start_step, total_steps, stage.transform, ctx)
-        )
-        iterator = iter(dist_ds)
         sample_dir = os.path.join(cfg.checkpoint_dir, "samples")
         writer = tf.summary.create_file_writer(os.path.join(cfg.checkpoint_dir, "logs")) if is_chief else None
         if is_chief:
             os.makedirs(sample_dir, exist_ok=True)
-            with open(os.path.join(cfg.checkpoint_dir, "config.json"), "w") as f:
-                json.dump(dict(dataclasses.asdict(cfg), stage=stage.name), f, indent=1)
+            config = dict(dataclasses.asdict(cfg), stage=stage.name, loss=self.objective.spec)
+            image_ops.atomic_write(os.path.join(cfg.checkpoint_dir, "config.json"),
+                                   lambda tmp: _write_json(tmp, config))
+        return _Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, start_epoch, start_step,
+                    sampler, writer, sample_dir)
 
-        for epoch in range(start_epoch, cfg.epochs):
-            lr = stage.learning_rate(epoch, cfg.learning_rate)
-            self.set_learning_rate(lr)
-            t0 = time.time()
-            for b in range(steps_per_epoch):
-                parts = self.train_step(next(iterator))
-                step = epoch * steps_per_epoch + b + 1
-                if writer is not None:
-                    with writer.as_default():
-                        for k, v in parts.items():
-                            write_scalar(f"loss/{k}", v, step)
-                        write_scalar("learning_rate", lr, step)
-                if (b + 1) % cfg.log_every == 0 or b + 1 == steps_per_epoch:
-                    rate = (b + 1) / (time.time() - t0)
-                    main_loss = list(parts.values())[-1]
-                    log(f"{stage.name} epoch [{epoch + 1}/{cfg.epochs}] step [{b + 1}/{steps_per_epoch}] "
-                        f"loss {float(main_loss):.6f} lr {lr:g} ({rate:.2f} steps/s)")
-            self.epoch.assign(epoch + 1)
-            manager.save(checkpoint_number=epoch + 1)
-            if is_chief:
-                self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, stage.scope))
-                if (epoch + 1) % cfg.eval_every == 0 and data.eval_items:
-                    log(f"[*] writing samples for epoch {epoch + 1} to {sample_dir}")
-                    stage.write_samples(self.model, data, sample_dir, epoch + 1, cfg.seed)
-            if writer is not None:
-                writer.flush()
-        if is_chief:
-            if cfg.export_tf1:
+    def _check_same_objective(self):
+        """Refuse to resume a run that was trained with another objective."""
+        path = os.path.join(self.config.checkpoint_dir, "config.json")
+        if not os.path.isfile(path):
+            return
+        with open(path) as f:
+            stored = json.load(f).get("loss")
+        # Runs written before --loss existed trained the original objective.
+        stored = stored or self.stage.objective(None).spec
+        if stored != self.objective.spec:
+            raise ValueError(
+                f"{self.config.checkpoint_dir} was trained with --loss={stored!r}; this run asks for "
+                f"--loss={self.objective.spec!r}. Resume with the same --loss, or start a new run in "
+                f"another --checkpoint_dir"
+            )
+
+    def _after_step(self, run, parts, epoch, b, lr, t0):
+        """TensorBoard scalars of every loss component, and a progress line every `log_every` steps."""
+        cfg = self.config
+        step = epoch * run.steps_per_epoch + b + 1
+        if run.writer is not None:
+            with run.writer.as_default():
+                for k, v in parts.items():
+                    write_scalar(f"loss/{k}", v, step)
+                write_scalar("learning_rate", lr, step)
+        if (b + 1) % cfg.log_every == 0 or b + 1 == run.steps_per_epoch:
+            rate = (b + 1) / (time.time() - t0)
+            total = float(parts[self.stage.total_name])
+            terms = " ".join(f"{k} {float(v):.4g}" for k, v in parts.items() if k != self.stage.total_name)
+            self.log(f"{self.stage.name} epoch [{epoch + 1}/{cfg.epochs}] step [{b + 1}/{run.steps_per_epoch}] "
+                     f"loss {total:.6f} ({terms}) lr {lr:g} ({rate:.2f} steps/s)")
+
+    def _end_epoch(self, run, data, epoch):
+        """Checkpoint, `<net>.weights.h5` and, every `eval_every` epochs, the sample images."""
+        cfg = self.config
+        self.epoch.assign(epoch + 1)
+        run.manager.save(checkpoint_number=epoch + 1)
+        if run.is_chief:
+            self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, self.stage.scope))
+            if (epoch + 1) % cfg.eval_every == 0 and data.eval_items:
+                self.log(f"[*] writing samples for epoch {epoch + 1} to {run.sample_dir}")
+                self.stage.write_samples(self.model, data, run.sample_dir, epoch + 1, cfg.seed)
+        if run.writer is not None:
+            run.writer.flush()
+
+    def _finish(self, run):
+        """The TF1 export on the chief; other workers remove their scratch checkpoints."""
+        if run.is_chief:
+            if self.config.export_tf1:
                 prefix = checkpoints.write_tf1(
-                    os.path.join(cfg.checkpoint_dir, "tf1"), checkpoints.network_tensors(self.model)
+                    os.path.join(self.config.checkpoint_dir, "tf1"), checkpoints.network_tensors(self.model)
                 )
-                log(f"TF1 checkpoint (original variable names) written to {prefix}")
+                self.log(f"TF1 checkpoint (original variable names) written to {prefix}")
         else:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-        log(f"[*] Finish training for phase {stage.name}.")
-        return self.model
+            shutil.rmtree(run.ckpt_dir, ignore_errors=True)
+        self.log(f"[*] Finish training for phase {self.stage.name}.")
+
+
+@dataclasses.dataclass
+class _Run:
+    """State of one `Trainer.fit` call, shared by the loop and its actions."""
+
+    is_chief: bool
+    ckpt_dir: str
+    manager: tf.train.CheckpointManager
+    steps_per_epoch: int
+    total_steps: int
+    start_epoch: int
+    start_step: int
+    sampler: PatchSampler
+    writer: object
+    sample_dir: str
+
+
+def _write_json(path, doc):
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
 
 
 # ---- command line -----------------------------------------------------------------------------
@@ -230,6 +300,13 @@ def define_flags(stage):
     flags.DEFINE_integer("log_every", 10, "Progress line every N steps.")
     flags.DEFINE_bool("deterministic", False, "tf.config.experimental.enable_op_determinism (slower).")
     flags.DEFINE_bool("export_tf1", True, "Also write the final weights as a TF1 checkpoint in <checkpoint_dir>/tf1.")
+    if stage.name == "decomposition":
+        flags.DEFINE_string("loss", None, "Re-weight the six decomposition terms, e.g. 'equal_R_loss:0.05,"
+                            "i_mutual_loss:0.1'; unnamed terms keep the original weights.")
+    else:
+        flags.DEFINE_string("loss", None, f"Objective as 'term:weight,...', terms from kind_tf2.losses.TERMS, "
+                            f"parameters as 'huber(delta=0.5):1'. Default: the original, '{stage.default_loss}'.")
+        flags.DEFINE_string("vgg_weights", None, "Keras VGG19 weights file for the `perceptual` term (never downloaded).")
 
 
 def main(stage, argv):
@@ -244,6 +321,7 @@ def main(stage, argv):
         epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
         seed=F.seed, strategy=F.strategy, eval_every=F.eval_every, log_every=F.log_every,
         deterministic=F.deterministic, export_tf1=F.export_tf1,
+        loss=F.loss, vgg_weights=F.vgg_weights if "vgg_weights" in F else None,
     )
     return run(stage, cfg)
 
@@ -252,6 +330,8 @@ def run(stage, cfg, log=None):
     """Create the strategy, prepare the data and train; returns a process exit status."""
     log = log or (lambda line: print(line, flush=True))
     try:
+        # A bad --loss stops before any TensorFlow work, with one line.
+        stage.objective(cfg.loss, cfg.patch_size, cfg.vgg_weights)
         strategy = create_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()

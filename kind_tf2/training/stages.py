@@ -68,6 +68,9 @@ class Stage:
     num_modes = 8
     reshuffle = True
     needs_decom = False
+    default_loss = None  # the original objective's spec (losses.parse_spec)
+    total_name = None  # the original's name of the total loss
+    channels = 3  # channels of the network output the objective compares
 
     def prepare(self, data_dir, decom_checkpoint, log):
         raise NotImplementedError
@@ -76,7 +79,12 @@ class Stage:
         """Batch of raw patches -> model inputs; runs inside tf.data."""
         return batch
 
-    def loss(self, model, batch):
+    def objective(self, spec=None, patch_size=None, vgg_weights=None):
+        """The training objective for a `--loss` spec (None: the original's); raises SpecError."""
+        return losses.Objective(spec or self.default_loss, self.total_name, self.channels, patch_size, vgg_weights)
+
+    def loss(self, model, batch, objective):
+        """`(total, {component: scalar})` of `objective` on one (per-replica) batch."""
         raise NotImplementedError
 
     def learning_rate(self, epoch, base):
@@ -92,6 +100,11 @@ class Decomposition(Stage):
     name = "decomposition"
     scope = models.DECOM_SCOPE
     defaults = dict(batch_size=10, patch_size=48, epochs=2000, learning_rate=1e-4, eval_every=200)
+    total_name = "loss_Decom"
+
+    def objective(self, spec=None, patch_size=None, vgg_weights=None):
+        # Only re-weightings of the six terms: they act on R and I of two images, not on pred/target.
+        return losses.DecompositionObjective(spec)
 
     def prepare(self, data_dir, decom_checkpoint, log):
         pairs = lol.pair_files(os.path.join(data_dir, "our485"))
@@ -109,10 +122,10 @@ class Decomposition(Stage):
     def transform(self, batch):
         return {"low": batch["low"], "high": batch["high"]}
 
-    def loss(self, model, batch):
+    def loss(self, model, batch, objective):
         r_low, i_low = model(batch["low"], training=True)
         r_high, i_high = model(batch["high"], training=True)
-        return losses.decomposition_loss(batch["low"], batch["high"], r_low, i_low, r_high, i_high)
+        return objective(batch["low"], batch["high"], r_low, i_low, r_high, i_high)
 
     def write_samples(self, model, data, sample_dir, epoch, seed):
         # As the original: R | I (repeated to 3 channels) of each eval15 low and high image.
@@ -129,6 +142,7 @@ class Illumination(Stage):
     scope = models.ILLUMINATION_SCOPE
     defaults = dict(batch_size=10, patch_size=48, epochs=2000, learning_rate=1e-4, eval_every=200)
     num_modes = 7  # the original draws np.random.randint(0, 7): mode 7 never occurs
+    default_loss, total_name, channels = losses.ILLUMINATION_SPEC, "loss_adjust", 1
     reshuffle = False  # the original cycles through the images without reshuffling
     needs_decom = True
 
@@ -154,9 +168,11 @@ class Illumination(Stage):
             "target_i": tf.where(keep, high, low),
         }
 
-    def loss(self, model, batch):
+    def loss(self, model, batch, objective):
         out = model(batch["input_i"], batch["ratio"], training=True)
-        return losses.illumination_loss(out, batch["target_i"])
+        # `low` of the loss terms is the network's input illumination (I_high in the half of the
+        # batches where the original swaps the pair to learn darkening).
+        return objective(out, batch["target_i"], batch["input_i"])
 
     def write_samples(self, model, data, sample_dir, epoch, seed):
         # As the original: input I | adjusted I for a random ratio in [0, 2) (seeded here).
@@ -173,6 +189,7 @@ class Restoration(Stage):
     name = "restoration"
     scope = models.RESTORATION_SCOPE
     defaults = dict(batch_size=4, patch_size=384, epochs=1000, learning_rate=1e-4, eval_every=50)
+    default_loss, total_name, channels = losses.RESTORATION_SPEC, "loss_restoration", 3
     needs_decom = True
 
     def prepare(self, data_dir, decom_checkpoint, log):
@@ -194,9 +211,9 @@ class Restoration(Stage):
     def transform(self, batch):
         return {k: batch[k] for k in ("low_r", "low_i", "high_r")}
 
-    def loss(self, model, batch):
+    def loss(self, model, batch, objective):
         out = model(batch["low_r"], batch["low_i"], training=True)
-        return losses.restoration_loss(out, batch["high_r"])
+        return objective(out, batch["high_r"], batch["low_r"])
 
     def learning_rate(self, epoch, base):
         # The original's schedule on the 0-based epoch.
