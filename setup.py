@@ -15,6 +15,8 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        "test": ["pytest"],
+        # The loss laboratory's plots (kind_tf2.lab); never drawn by hand.
+        "lab": ["matplotlib"],
+        "test": ["pytest", "matplotlib"],
     },
 )

@@ -54,6 +54,23 @@ def write_scalar(tag, value, step):
     tf.summary.write(tag, tf.cast(value, tf.float32), step=step, metadata=_SCALAR_METADATA)
 
 
+def read_scalars(logdir):
+    """`{tag: (steps, values)}` from the TensorBoard event files in `logdir`, steps ascending.
+
+    A resumed run writes some steps twice; the later value wins.
+    """
+    from tensorflow.core.util import event_pb2
+
+    series = {}
+    files = sorted(f for f in os.listdir(logdir) if "tfevents" in f) if os.path.isdir(logdir) else []
+    for name in files:
+        for record in tf.data.TFRecordDataset(os.path.join(logdir, name)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                series.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+    return {tag: (sorted(pts), [pts[k] for k in sorted(pts)]) for tag, pts in series.items()}
+
+
 def make_optimizer(learning_rate):
     """Adam as TF1's AdamOptimizer: beta1 0.9, beta2 0.999, epsilon 1e-8 and its kernel's rounding."""
     return TF1Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)

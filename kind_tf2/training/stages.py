@@ -18,6 +18,18 @@ class StageData:
     sizes: np.ndarray  # [N, 2] true (H, W) of each image
     names: list  # file name of each training image
     eval_items: list  # stage-specific tuples for the sample images
+    scoring: list = None  # ScoreItems of the eval split, with `prepare(..., scoring=True)`
+
+
+@dataclasses.dataclass
+class ScoreItem:
+    """One eval image of a stage with its target (for the loss laboratory's scores)."""
+
+    name: str
+    inputs: tuple  # the network's inputs, each `[H, W, C]` (see `Stage.predict`)
+    target: np.ndarray  # `[H, W, C]` in [0, 1]: R_high ** 1.2 or I_high
+    low_path: str  # the low-light image file
+    high_path: str  # its ground truth file
 
 
 def stack_padded(images):
@@ -72,7 +84,12 @@ class Stage:
     total_name = None  # the original's name of the total loss
     channels = 3  # channels of the network output the objective compares
 
-    def prepare(self, data_dir, decom_checkpoint, log):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
+        """StageData of `data_dir`; with `scoring`, also the eval split's ScoreItems."""
+        raise NotImplementedError
+
+    def predict(self, model, inputs):
+        """The network's output `[1, H, W, C]` for a ScoreItem's inputs (inference mode)."""
         raise NotImplementedError
 
     def transform(self, batch):
@@ -106,7 +123,7 @@ class Decomposition(Stage):
         # Only re-weightings of the six terms: they act on R and I of two images, not on pred/target.
         return losses.DecompositionObjective(spec)
 
-    def prepare(self, data_dir, decom_checkpoint, log):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
         pairs = lol.pair_files(os.path.join(data_dir, "our485"))
         lows, highs = lol.load_pairs(pairs, log)
         low, sizes = stack_padded(lows)
@@ -146,15 +163,27 @@ class Illumination(Stage):
     reshuffle = False  # the original cycles through the images without reshuffling
     needs_decom = True
 
-    def prepare(self, data_dir, decom_checkpoint, log):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
         _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(data_dir, decom_checkpoint, log)
         train = lol.original_split(len(pairs), 0, 450)
         evals = lol.original_split(len(pairs), 451, 480)
         low, sizes = stack_padded([i_low[k] for k in train])
         high, _ = stack_padded([i_high[k] for k in train])
         log(f"illumination split: train {len(train)} images {train[0]}..{train[-1]}, eval {len(evals)}")
-        return StageData({"low_i": low, "high_i": high}, sizes, [pairs[k][0] for k in train],
+        data = StageData({"low_i": low, "high_i": high}, sizes, [pairs[k][0] for k in train],
                          [i_low[k] for k in evals][:10])
+        if scoring:
+            data.scoring = [ScoreItem(pairs[k][0], (i_low[k], i_high[k]), i_high[k], pairs[k][1], pairs[k][2])
+                            for k in evals]
+        return data
+
+    @staticmethod
+    def brightening_ratio(low, high):
+        """The ratio the network is given to turn `low` into `high`: 1 / mean(low / (high + 1e-4)) + 1e-4.
+
+        low, high: `[N, H, W, 1]`; returns `[N, 1, 1, 1]`. (The darkening direction uses the plain mean.)
+        """
+        return 1.0 / tf.reduce_mean(low / (high + 0.0001), axis=[1, 2, 3], keepdims=True) + 0.0001
 
     def transform(self, batch):
         low, high = batch["low_i"], batch["high_i"]
@@ -167,6 +196,10 @@ class Illumination(Stage):
             "ratio": tf.where(keep, ones * (1.0 / ratio + 0.0001), ones * ratio),
             "target_i": tf.where(keep, high, low),
         }
+
+    def predict(self, model, inputs):
+        low, high = (tf.convert_to_tensor(x[None]) for x in inputs)
+        return model(low, tf.ones_like(low) * self.brightening_ratio(low, high), training=False)
 
     def loss(self, model, batch, objective):
         out = model(batch["input_i"], batch["ratio"], training=True)
@@ -192,21 +225,33 @@ class Restoration(Stage):
     default_loss, total_name, channels = losses.RESTORATION_SPEC, "loss_restoration", 3
     needs_decom = True
 
-    def prepare(self, data_dir, decom_checkpoint, log):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
         decom, pairs, (r_low, i_low), (r_high, _) = _decompose_training_pairs(data_dir, decom_checkpoint, log)
         # The original raises R_high to 1.2 "to improve the contrast" of the target.
         r_high = [np.power(r, np.float32(1.2)) for r in r_high]
         train = lol.original_split(len(pairs), 0, 466)
-        evals = [(r_low[k], i_low[k]) for k in lol.original_split(len(pairs), 467, 480)]
+        held_out = lol.original_split(len(pairs), 467, 480)
+        evals = [(r_low[k], i_low[k]) for k in held_out]
+        score = [ScoreItem(pairs[k][0], (r_low[k], i_low[k]), r_high[k], pairs[k][1], pairs[k][2]) for k in held_out]
         eval_dir = os.path.join(data_dir, "eval15")
         if os.path.isdir(eval_dir):
-            eval_lows, _ = lol.load_pairs(lol.pair_files(eval_dir))
-            evals += list(zip(*_decompose_all(decom, eval_lows, log, "eval15")))
+            eval_pairs = lol.pair_files(eval_dir)
+            eval_lows, eval_highs = lol.load_pairs(eval_pairs)
+            decomposed = list(zip(*_decompose_all(decom, eval_lows, log, "eval15")))
+            evals += decomposed
+            if scoring:  # the targets of eval15 cost one more DecomNet pass per image
+                eval_r_high, _ = _decompose_all(decom, eval_highs, log, "eval15 high")
+                score += [ScoreItem(p[0], ri, np.power(rh, np.float32(1.2)), p[1], p[2])
+                          for p, ri, rh in zip(eval_pairs, decomposed, eval_r_high)]
         arrays = {}
         for key, images in (("low_r", r_low), ("low_i", i_low), ("high_r", r_high)):
             arrays[key], sizes = stack_padded([images[k] for k in train])
         log(f"restoration split: train {len(train)} images, eval {len(evals)} (incl. eval15)")
-        return StageData(arrays, sizes, [pairs[k][0] for k in train], evals)
+        return StageData(arrays, sizes, [pairs[k][0] for k in train], evals, score if scoring else None)
+
+    def predict(self, model, inputs):
+        r, i = inputs
+        return model(r[None], i[None], training=False)
 
     def transform(self, batch):
         return {k: batch[k] for k in ("low_r", "low_i", "high_r")}
