@@ -292,7 +292,9 @@ def _pyplot():
 
 
 def _wrap(text, width=22):
-    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+    # Break between terms (after commas), never inside a term's name or parameters.
+    return "\n".join(textwrap.wrap(text.replace(",", ", "), width, break_on_hyphens=False,
+                                    break_long_words=False)).replace(", ", ",") or text
 
 
 def _save(fig, path):
