@@ -43,14 +43,6 @@ def _atomic_save(path, pil_image):
     image_ops.atomic_write(path, lambda tmp: pil_image.save(tmp, "png", compress_level=1))
 
 
-def _atomic_text(path, text):
-    def write(tmp):
-        with open(tmp, "w", newline="") as f:
-            f.write(text)
-
-    image_ops.atomic_write(path, write)
-
-
 def list_inputs(folder):
     """(image paths, skipped names): files with an image extension, sorted by name."""
     if not os.path.isdir(folder):
@@ -143,12 +135,12 @@ def write_metrics(folder, rows, protocol):
     lines = [",".join(("image",) + METRIC_NAMES)]
     for row in rows + [dict(mean, image="mean")]:
         lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in METRIC_NAMES]))
-    _atomic_text(os.path.join(folder, "metrics.csv"), "\n".join(lines) + "\n")
+    image_ops.atomic_write_text(os.path.join(folder, "metrics.csv"), "\n".join(lines) + "\n")
     doc = {"protocol": protocol, "protocol_description": metrics.PROTOCOLS[protocol],
            "metrics": {"psnr": "dB, RGB at 0-255", "ssim_rgb": "Gaussian 11x11 sigma 1.5, per RGB channel, averaged",
                        "ssim_gray": "the same on MATLAB rgb2gray", "loe": "lightness order error vs ground truth"},
            "paper_anchor": metrics.PAPER_ANCHOR, "images": rows, "mean": mean}
-    _atomic_text(os.path.join(folder, "metrics.json"), json.dumps(doc, indent=1, allow_nan=True) + "\n")
+    image_ops.atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(doc, indent=1, allow_nan=True) + "\n")
 
 
 def _check_config(cfg):

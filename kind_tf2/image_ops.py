@@ -112,6 +112,16 @@ def atomic_write(path, write):
         raise
 
 
+def atomic_write_text(path, text):
+    """Write `text` to `path` through `atomic_write` (no partial file is ever seen)."""
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
 def augment(image, mode):
     """The original `data_augmentation`: mode 0..7 = rot90 by k = mode // 2, then flipud if mode is odd.
 

@@ -170,14 +170,8 @@ def run_variant(cfg, stage, data, variant, init_weights, strategy, log):
               "steps": int(trainer.step.numpy()), "epochs": tcfg.epochs, "batch_size": tcfg.batch_size,
               "patch_size": tcfg.patch_size, "seed": tcfg.seed, "final_loss": total,
               "train_seconds": round(seconds, 1), **mean, "per_image": rows}
-    image_ops.atomic_write(os.path.join(variant.folder, "result.json"),
-                           lambda tmp: _write_text(tmp, json.dumps(result, indent=1)))
+    image_ops.atomic_write_text(os.path.join(variant.folder, "result.json"), json.dumps(result, indent=1))
     return result
-
-
-def _write_text(path, text):
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def run_lab(cfg, log=None):
@@ -256,7 +250,7 @@ def write_reports(cfg, stage, variants, results, log):
 
     image_ops.atomic_write(os.path.join(cfg.out, "results.csv"), write_csv)
     doc = {"stage": stage.name, "target": _target_name(stage), "data_dir": cfg.data_dir, "variants": results}
-    image_ops.atomic_write(os.path.join(cfg.out, "results.json"), lambda tmp: _write_text(tmp, json.dumps(doc, indent=1)))
+    image_ops.atomic_write_text(os.path.join(cfg.out, "results.json"), json.dumps(doc, indent=1))
     lines = [f"# Loss laboratory: {stage.name}", "",
              f"Scores of the network output against {_target_name(stage)} on the stage's eval split"
              + (", and end to end (gt_ratio protocol) against the ground truth" if "e2e_psnr" in cols else "")
@@ -268,7 +262,7 @@ def write_reports(cfg, stage, variants, results, log):
         r = results[k]
         cells = [("★ " if r["default"] else "") + f"`{r['variant']}`"] + [_fmt(r.get(c, "")) for c in cols[2:-1]]
         lines.append("| " + " | ".join(cells + [f"`{r['spec']}`"]) + " |")
-    image_ops.atomic_write(os.path.join(cfg.out, "results.md"), lambda tmp: _write_text(tmp, "\n".join(lines) + "\n"))
+    image_ops.atomic_write_text(os.path.join(cfg.out, "results.md"), "\n".join(lines) + "\n")
     log("\n".join(lines[4:]))
     _plot_curves(cfg, stage, variants, results)
     _plot_metrics(cfg, results, order)

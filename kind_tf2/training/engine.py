@@ -211,8 +211,7 @@ class Trainer:
         if is_chief:
             os.makedirs(sample_dir, exist_ok=True)
             config = dict(dataclasses.asdict(cfg), stage=stage.name, loss=self.objective.spec)
-            image_ops.atomic_write(os.path.join(cfg.checkpoint_dir, "config.json"),
-                                   lambda tmp: _write_json(tmp, config))
+            image_ops.atomic_write_text(os.path.join(cfg.checkpoint_dir, "config.json"), json.dumps(config, indent=1))
         return _Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, start_epoch, start_step,
                     sampler, writer, sample_dir)
 
@@ -288,11 +287,6 @@ class _Run:
     sampler: PatchSampler
     writer: object
     sample_dir: str
-
-
-def _write_json(path, doc):
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
 
 
 # ---- command line -----------------------------------------------------------------------------
