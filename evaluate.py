@@ -8,19 +8,14 @@ from kind_tf2 import evaluation
 def define_flags():
     flags.DEFINE_string("input_dir", None, "Folder of low-light images (.png .jpg .jpeg .bmp .tif .tiff).")
     flags.DEFINE_string("output_dir", "./results/test", "Where <name>_kindle.png, metrics and the grid go.")
-    flags.DEFINE_string("checkpoint_dir", "./checkpoint",
-                        "Folder with all three networks: the original layout (decom_net_train/, ...) or the "
-                        "port's (decom.weights.h5, ...).")
-    flags.DEFINE_string("decom_checkpoint", None, "DecomNet: a TF1 checkpoint or a training folder; "
-                        "overrides --checkpoint_dir.")
-    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net, likewise.")
-    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise.")
+    evaluation.define_network_flags()
     flags.DEFINE_float("ratio", 5.0, "Fixed illumination ratio (evaluate.py semantics), usually 0..5.")
     flags.DEFINE_string("high_dir", None, "Ground truth, matched by file name: the ratio comes from its "
                         "decomposition (evaluate_LOLdataset.py) and metrics are written.")
-    flags.DEFINE_enum("protocol", "auto", ["auto", "fixed_ratio", "gt_ratio"],
+    flags.DEFINE_enum("protocol", "auto", ["auto"] + list(evaluation.PROTOCOLS),
                       "auto: gt_ratio when --high_dir is given, else fixed_ratio. fixed_ratio with "
-                      "--high_dir scores the evaluate.py output.")
+                      "--high_dir scores the evaluate.py output; gt_mean scales that output to the ground "
+                      "truth's mean grey level before scoring (needs --high_dir).")
     flags.DEFINE_bool("grid", True, "Write comparison_grid.png (input | output | ground truth).")
     flags.mark_flag_as_required("input_dir")
 

@@ -11,11 +11,14 @@ setup(
     python_requires=">=3.10",
     # TensorFlow comes from an extra so that CPU machines get the small tensorflow-cpu wheel and GPU
     # machines the CUDA build; both provide the same `tensorflow` module (Keras 3 comes with it).
-    install_requires=["numpy", "pillow", "absl-py"],
+    # tensorboard: tf.summary.scalar / image and `tensorboard --logdir runs/`; tensorflow-cpu does not
+    # pull it in. Same version line as TensorFlow.
+    install_requires=["numpy", "pillow", "absl-py", "tensorboard>=2.21,<2.22"],
     extras_require={
         "cpu": ["tensorflow-cpu==2.21.0"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
-        # The loss laboratory's plots (kind_tf2.lab); never drawn by hand.
+        # The plots of the reproduce / quickstart report and of the loss laboratory; never drawn by hand.
+        "plots": ["matplotlib"],
         "lab": ["matplotlib"],
         "test": ["pytest", "matplotlib"],
     },

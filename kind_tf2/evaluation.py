@@ -35,6 +35,19 @@ class EvalConfig:
     grid_height: int = 160
 
 
+def define_network_flags():
+    """--checkpoint_dir and the per-network overrides, shared by evaluate.py and `kind_tf2.golden`."""
+    from absl import flags
+
+    flags.DEFINE_string("checkpoint_dir", "./checkpoint",
+                        "Folder with all three networks: the original layout (decom_net_train/, ...) or the "
+                        "port's (decom.weights.h5, ...).")
+    flags.DEFINE_string("decom_checkpoint", None, "DecomNet: a TF1 checkpoint or a training folder; "
+                        "overrides --checkpoint_dir.")
+    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net, likewise.")
+    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise.")
+
+
 class EvalError(ValueError):
     """A problem with the job as a whole (folders, checkpoints, flags); the message names it."""
 
@@ -83,6 +96,65 @@ def _uint8_ground_truth(path):
     return np.rint(image_ops.read_rgb(path).astype(np.float64) * 255.0).astype(np.uint8)
 
 
+# ---- protocols: how an image is enhanced and what is scored -------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol; `enhance` gives the image that is saved and scored."""
+
+    name: str
+    description: str
+    needs_gt: bool
+    # enhance(kind, x, high, gt, ratio) -> uint8 [H, W, 3]. x, high: float32 [1, H, W, 3] in [0, 1]
+    # (stretched as load_images; high None without ground truth); gt: the stored ground truth,
+    # uint8 [H, W, 3] or None; ratio: --ratio.
+    enhance: object
+
+
+PROTOCOLS = {}
+
+
+def register_protocol(name, description, needs_gt):
+    """Decorator adding an `enhance` function to `PROTOCOLS` under `name`."""
+
+    def add(fn):
+        PROTOCOLS[name] = Protocol(name, description, needs_gt, fn)
+        return fn
+
+    return add
+
+
+@register_protocol("fixed_ratio", "fixed ratio (evaluate.py: constant ratio map, denoise weight, fusion with "
+                   "the input)", needs_gt=False)
+def _fixed_ratio(kind, x, high, gt, ratio):
+    return image_ops.to_uint8(kind.enhance(x, ratio=ratio)[0]).numpy()
+
+
+@register_protocol("gt_ratio", "ratio from the ground truth (evaluate_LOLdataset.py, 'KinD align': ratio = "
+                   "mean(I_high / (I_low + 1e-4)), output R_hat * L_hat)", needs_gt=True)
+def _gt_ratio(kind, x, high, gt, ratio):
+    return image_ops.to_uint8(kind.enhance(x, high=high)[0]).numpy()
+
+
+@register_protocol("gt_mean", "GT-mean: the fixed-ratio output scaled so that its mean grey level equals the "
+                   "ground truth's, rounded to uint8 (as Retinexformer, LLFlow, PyDiff report)", needs_gt=True)
+def _gt_mean(kind, x, high, gt, ratio):
+    out = np.clip(np.asarray(kind.enhance(x, ratio=ratio)[0], np.float64) * 255.0, 0.0, 255.0)
+    return np.rint(metrics.gt_mean_align(out, gt)).astype(np.uint8)
+
+
+def resolve_protocol(name, high_dir):
+    """The protocol `--protocol=name` means (`auto`: gt_ratio with ground truth, else fixed_ratio)."""
+    if name == "auto":
+        return "gt_ratio" if high_dir else "fixed_ratio"
+    if name not in PROTOCOLS:
+        raise EvalError(f"--protocol={name}: expected auto or one of {', '.join(PROTOCOLS)}")
+    if PROTOCOLS[name].needs_gt and not high_dir:
+        raise EvalError(f"--protocol={name} needs --high_dir (the ground-truth folder)")
+    return name
+
+
 def thumbnail(arr, height):
     """A uint8 `[H, W, 3]` array as a PIL image `height` px tall (aspect kept)."""
     h, w = arr.shape[:2]
@@ -104,9 +176,17 @@ def write_grid(path, tiles):
     _atomic_save(path, canvas)
 
 
+def anchor_line(protocol):
+    """The paper's figures, and whether they were measured under `protocol`."""
+    a = metrics.PAPER_ANCHOR
+    same = "" if protocol == a["protocol"] else f"; measured under {a['protocol']}, not comparable with {protocol}"
+    return (f"paper anchor ({a['method']}, {a['dataset']}, ratio from the ground truth{same}): "
+            f"PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}")
+
+
 def format_table(rows, protocol):
     """The metrics table as text: one line per image, the mean, the protocol and the paper anchor."""
-    lines = [f"protocol: {protocol} -- {metrics.PROTOCOLS[protocol]}",
+    lines = [f"protocol: {protocol} -- {PROTOCOLS[protocol].description}",
              f"{'image':<28}{'PSNR dB':>9}{'SSIM rgb':>10}{'SSIM gray':>11}{'LOE':>9}"]
     for row in rows:
         lines.append(f"{row['image']:<28}{row['psnr']:>9.3f}{row['ssim_rgb']:>10.4f}{row['ssim_gray']:>11.4f}"
@@ -114,9 +194,7 @@ def format_table(rows, protocol):
     mean = mean_metrics(rows)
     lines.append(f"{'mean (' + str(len(rows)) + ' images)':<28}{mean['psnr']:>9.3f}{mean['ssim_rgb']:>10.4f}"
                  f"{mean['ssim_gray']:>11.4f}{mean['loe']:>9.1f}")
-    a = metrics.PAPER_ANCHOR
-    lines.append(f"paper anchor ({a['method']}, {a['dataset']}, ratio from the ground truth): "
-                 f"PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}")
+    lines.append(anchor_line(protocol))
     return "\n".join(lines)
 
 
@@ -136,7 +214,7 @@ def write_metrics(folder, rows, protocol):
     for row in rows + [dict(mean, image="mean")]:
         lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in METRIC_NAMES]))
     image_ops.atomic_write_text(os.path.join(folder, "metrics.csv"), "\n".join(lines) + "\n")
-    doc = {"protocol": protocol, "protocol_description": metrics.PROTOCOLS[protocol],
+    doc = {"protocol": protocol, "protocol_description": PROTOCOLS[protocol].description,
            "metrics": {"psnr": "dB, RGB at 0-255", "ssim_rgb": "Gaussian 11x11 sigma 1.5, per RGB channel, averaged",
                        "ssim_gray": "the same on MATLAB rgb2gray", "loe": "lightness order error vs ground truth"},
            "paper_anchor": metrics.PAPER_ANCHOR, "images": rows, "mean": mean}
@@ -144,11 +222,7 @@ def write_metrics(folder, rows, protocol):
 
 
 def _check_config(cfg):
-    if cfg.protocol not in ("auto", "fixed_ratio", "gt_ratio"):
-        raise EvalError(f"--protocol={cfg.protocol}: expected auto, fixed_ratio or gt_ratio")
-    protocol = cfg.protocol if cfg.protocol != "auto" else ("gt_ratio" if cfg.high_dir else "fixed_ratio")
-    if protocol == "gt_ratio" and not cfg.high_dir:
-        raise EvalError("--protocol=gt_ratio needs --high_dir (the ground-truth folder)")
+    protocol = resolve_protocol(cfg.protocol, cfg.high_dir)
     if cfg.high_dir and not os.path.isdir(cfg.high_dir):
         raise EvalError(f"--high_dir={cfg.high_dir}: folder does not exist")
     if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
@@ -158,75 +232,98 @@ def _check_config(cfg):
     return protocol
 
 
+@dataclasses.dataclass
+class _Job:
+    """One evaluation: what is enhanced how, and what has come out so far."""
+
+    protocol: str
+    paths: list
+    kind: object
+    rows: list = dataclasses.field(default_factory=list)  # metrics per scored image
+    grid_rows: list = dataclasses.field(default_factory=list)  # thumbnails per image
+    failures: list = dataclasses.field(default_factory=list)
+
+
+def _open_job(cfg, log, kind):
+    """Check the flags, list the inputs, load the networks; raises EvalError / FileNotFoundError / ValueError."""
+    protocol = _check_config(cfg)
+    paths, skipped = list_inputs(cfg.input_dir)
+    if skipped:
+        log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
+    if not paths:
+        raise EvalError(f"--input_dir={cfg.input_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    kind = kind or KinD.from_checkpoint(
+        cfg.checkpoint_dir, decom=cfg.decom_checkpoint, restoration=cfg.restoration_checkpoint,
+        illumination=cfg.illumination_checkpoint, log=log,
+    )
+    return _Job(protocol, paths, kind)
+
+
+def _enhance_one(cfg, job, path):
+    """Enhance, save and score one file; returns (input, output, ground truth) uint8 arrays (gt may be None).
+
+    Raises ValueError / OSError for this file only (unreadable, no or mismatched ground truth).
+    """
+    raw = image_ops.read_rgb(path)
+    x = image_ops.stretch(raw).numpy()[None]
+    high = gt = None
+    if cfg.high_dir:
+        gt_path = find_ground_truth(cfg.high_dir, path)
+        gt_raw = image_ops.read_rgb(gt_path)
+        if gt_raw.shape != raw.shape:
+            raise ValueError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
+                             f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")
+        high, gt = image_ops.stretch(gt_raw).numpy()[None], _uint8_ground_truth(gt_path)
+    pixels = PROTOCOLS[job.protocol].enhance(job.kind, x, high, gt, cfg.ratio)
+    _atomic_save(os.path.join(cfg.output_dir, output_name(path)), Image.fromarray(pixels))
+    if gt is not None:
+        job.rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(pixels, gt)))
+    return np.rint(raw * 255.0).astype(np.uint8), pixels, gt
+
+
+def _write_reports(cfg, job, log):
+    """The metrics table (printed, CSV, JSON) and the comparison grid."""
+    if job.rows:
+        log(format_table(job.rows, job.protocol))
+        write_metrics(cfg.output_dir, job.rows, job.protocol)
+        log(f"metrics written to {os.path.join(cfg.output_dir, 'metrics.csv')} and metrics.json")
+    if cfg.grid and job.grid_rows:
+        grid_path = os.path.join(cfg.output_dir, "comparison_grid.png")
+        write_grid(grid_path, job.grid_rows)
+        log(f"comparison grid (input | output{' | ground truth' if cfg.high_dir else ''}) written to {grid_path}")
+
+
 def run(cfg, log=None, err=None, kind=None):
     """Enhance every image of `cfg.input_dir`; returns the exit status (1 if any file failed).
 
     log / err: callables taking one line (default: stdout / stderr). kind: an already loaded
-    `KinD` to use instead of the checkpoint flags (tests, the quickstart).
+    `KinD` to use instead of the checkpoint flags (tests, reproduce).
     """
     log = log or (lambda line: print(line, flush=True))
     err = err or (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        protocol = _check_config(cfg)
-        paths, skipped = list_inputs(cfg.input_dir)
-        if skipped:
-            log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
-        if not paths:
-            raise EvalError(f"--input_dir={cfg.input_dir}: no images ({', '.join(IMAGE_EXTENSIONS)})")
-        os.makedirs(cfg.output_dir, exist_ok=True)
-        kind = kind or KinD.from_checkpoint(
-            cfg.checkpoint_dir, decom=cfg.decom_checkpoint, restoration=cfg.restoration_checkpoint,
-            illumination=cfg.illumination_checkpoint, log=log,
-        )
+        job = _open_job(cfg, log, kind)
     except (EvalError, FileNotFoundError, ValueError) as e:
         err(f"error: {e}")
         return 1
-
-    log(f"enhancing {len(paths)} image(s) from {cfg.input_dir} into {cfg.output_dir} ({protocol}"
-        + (f", ratio {cfg.ratio:g})" if protocol == "fixed_ratio" else ")"))
-    failures, rows, grid_rows = [], [], []
-    for k, path in enumerate(paths, 1):
+    log(f"enhancing {len(job.paths)} image(s) from {cfg.input_dir} into {cfg.output_dir} ({job.protocol}"
+        + (f", ratio {cfg.ratio:g})" if job.protocol != "gt_ratio" else ")"))
+    for k, path in enumerate(job.paths, 1):
         t0 = time.perf_counter()
         try:
-            raw = image_ops.read_rgb(path)
-            x = image_ops.stretch(raw).numpy()[None]
-            gt_path = find_ground_truth(cfg.high_dir, path) if cfg.high_dir else None
-            if gt_path is not None:
-                gt_raw = image_ops.read_rgb(gt_path)
-                if gt_raw.shape != raw.shape:
-                    raise ValueError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
-                                     f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")
-            if protocol == "gt_ratio":
-                out = kind.enhance(x, high=image_ops.stretch(gt_raw).numpy()[None])
-            else:
-                out = kind.enhance(x, ratio=cfg.ratio)
-            target = os.path.join(cfg.output_dir, output_name(path))
-            image_ops.save_image(target, out)
+            images = _enhance_one(cfg, job, path)
         except (ValueError, OSError) as e:
             msg = str(e) if os.path.basename(path) in str(e) else f"{path}: {e}"
             err(f"error: {msg}")
-            failures.append(path)
+            job.failures.append(path)
             continue
-        enhanced = image_ops.to_uint8(out[0]).numpy()
-        row_imgs = [np.rint(raw * 255.0).astype(np.uint8), enhanced]
-        if gt_path is not None:
-            gt = _uint8_ground_truth(gt_path)
-            rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(enhanced, gt)))
-            row_imgs.append(gt)
         if cfg.grid:  # thumbnails only: a long run must not hold every full-size image
-            grid_rows.append([thumbnail(a, cfg.grid_height) for a in row_imgs])
-        h, w = raw.shape[:2]
-        log(f"[{k}/{len(paths)}] {os.path.basename(path)} ({w}x{h}) -> {os.path.basename(target)} "
+            job.grid_rows.append([thumbnail(a, cfg.grid_height) for a in images if a is not None])
+        h, w = images[0].shape[:2]
+        log(f"[{k}/{len(job.paths)}] {os.path.basename(path)} ({w}x{h}) -> {output_name(path)} "
             f"({time.perf_counter() - t0:.2f} s)")
-
-    if rows:
-        log(format_table(rows, protocol))
-        write_metrics(cfg.output_dir, rows, protocol)
-        log(f"metrics written to {os.path.join(cfg.output_dir, 'metrics.csv')} and metrics.json")
-    if cfg.grid and grid_rows:
-        grid_path = os.path.join(cfg.output_dir, "comparison_grid.png")
-        write_grid(grid_path, grid_rows)
-        log(f"comparison grid (input | output{' | ground truth' if cfg.high_dir else ''}) written to {grid_path}")
-    done = len(paths) - len(failures)
-    log(f"done: {done} of {len(paths)} image(s) enhanced" + (f", {len(failures)} failed" if failures else ""))
-    return 1 if failures else 0
+    _write_reports(cfg, job, log)
+    done = len(job.paths) - len(job.failures)
+    log(f"done: {done} of {len(job.paths)} image(s) enhanced" + (f", {len(job.failures)} failed" if job.failures else ""))
+    return 1 if job.failures else 0

@@ -76,6 +76,7 @@ def save_image(path, *images):
     images: arrays `[H, W, C]` or `[1, H, W, C]` with C in {1, 3}, values in [0, 1]; single-channel
     images next to RGB ones are repeated to 3 channels. The file is written to a temporary name in
     the same folder and renamed, so a partial PNG never exists under `path`.
+    Returns the written pixels, uint8 `[H, W]` or `[H, W, 3]`.
     """
     parts = []
     for img in images:
@@ -93,6 +94,7 @@ def save_image(path, *images):
         pixels = pixels[:, :, 0]
     # zlib level 1: the same pixels, encoded 6x faster than PIL's default 6, files ~15 % larger.
     atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, "png", compress_level=1))
+    return pixels
 
 
 def atomic_write(path, write):
@@ -105,6 +107,10 @@ def atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp creates 0600; a result file gets the mode any new file gets (0666 minus umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

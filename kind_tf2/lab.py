@@ -14,7 +14,7 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from kind_tf2 import checkpoints, image_ops, losses, metrics, models
+from kind_tf2 import checkpoints, image_ops, losses, metrics, models, plots
 from kind_tf2.data.lol import DatasetError
 
 LAB_STAGES = ("restoration", "illumination")
@@ -274,31 +274,16 @@ def _target_name(stage):
     return "R_high^1.2" if stage.name == "restoration" else "I_high"
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ValueError('the lab draws its plots with matplotlib: pip install -e ".[lab]"') from None
-    return plt
-
-
 def _wrap(text, width=22):
     # Break between terms (after commas), never inside a term's name or parameters.
     return "\n".join(textwrap.wrap(text.replace(",", ", "), width, break_on_hyphens=False,
                                     break_long_words=False)).replace(", ", ",") or text
 
 
-def _save(fig, path):
-    image_ops.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-
-
 def _plot_curves(cfg, stage, variants, results):
     from kind_tf2.training import engine
 
-    plt = _pyplot()
+    plt = plots.pyplot()
     n = len(variants)
     cols = min(3, n)
     rows = math.ceil(n / cols)
@@ -321,12 +306,12 @@ def _plot_curves(cfg, stage, variants, results):
         axes[k // cols][k % cols].axis("off")
     fig.suptitle(f"{stage.name}: training loss of each variant (total and its terms)")
     fig.tight_layout()
-    _save(fig, os.path.join(cfg.out, "curves.png"))
+    plots.save(fig, os.path.join(cfg.out, "curves.png"))
     plt.close(fig)
 
 
 def _plot_metrics(cfg, results, order):
-    plt = _pyplot()
+    plt = plots.pyplot()
     keys = [k for k in ("psnr", "ssim", "e2e_psnr", "e2e_ssim") if k in results[0]]
     titles = {"psnr": "stage PSNR (dB)", "ssim": "stage SSIM", "e2e_psnr": "end-to-end PSNR (dB)",
               "e2e_ssim": "end-to-end SSIM"}
@@ -348,13 +333,13 @@ def _plot_metrics(cfg, results, order):
         ax.set_title(titles[key], fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    _save(fig, os.path.join(cfg.out, "metrics.png"))
+    plots.save(fig, os.path.join(cfg.out, "metrics.png"))
     plt.close(fig)
 
 
 def _plot_samples(cfg, stage, variants):
     """Rows: eval images; columns: each variant's output (previews written when it was scored)."""
-    plt = _pyplot()
+    plt = plots.pyplot()
     from PIL import Image
 
     rows = sorted(int(f.split(".")[0]) for f in os.listdir(os.path.join(variants[0].folder, "eval")))
@@ -377,7 +362,7 @@ def _plot_samples(cfg, stage, variants):
                 ax.set_title(title, fontsize=8)
     fig.suptitle(f"{stage.name} output of each variant on the eval images (target: {_target_name(stage)})", fontsize=10)
     fig.tight_layout()
-    _save(fig, os.path.join(cfg.out, "samples.png"))
+    plots.save(fig, os.path.join(cfg.out, "samples.png"))
     plt.close(fig)
 
 

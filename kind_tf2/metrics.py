@@ -4,13 +4,7 @@ import numpy as np
 
 # The paper's figures on LOL eval15 (Zhang, Zhang & Guo, ACM MM 2019, Table 1), obtained with the
 # ratio taken from the ground truth's decomposition (evaluate_LOLdataset.py).
-PAPER_ANCHOR = {"method": "KinD", "dataset": "LOL eval15", "psnr": 20.87, "ssim": 0.8022}
-
-PROTOCOLS = {
-    "fixed_ratio": "fixed ratio (evaluate.py: constant ratio map, denoise weight, fusion with the input)",
-    "gt_ratio": "ratio from the ground truth (evaluate_LOLdataset.py, 'KinD align': "
-    "ratio = mean(I_high / (I_low + 1e-4)), output R_hat * L_hat)",
-}
+PAPER_ANCHOR = {"method": "KinD", "dataset": "LOL eval15", "protocol": "gt_ratio", "psnr": 20.87, "ssim": 0.8022}
 
 # MATLAB rgb2gray (ITU-R BT.601 luma), for SSIM on grayscale; no rounding to integers.
 MATLAB_GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
@@ -83,6 +77,17 @@ def ssim_rgb(img, ref):
 def to_gray(img):
     """MATLAB rgb2gray weights on `[H, W, 3]` 0..255 -> float64 `[H, W]` (not rounded)."""
     return _as_255(img) @ np.asarray(MATLAB_GRAY_WEIGHTS)
+
+
+def gt_mean_align(img, ref):
+    """`img` scaled so that its mean grey level equals `ref`'s ("GT-mean", as Retinexformer, LLFlow, PyDiff).
+
+    img, ref: `[H, W, 3]` at 0..255 (uint8 or float). Grey = MATLAB rgb2gray weights. Returns float64
+    `[H, W, 3]` = clip(img * mean_grey(ref) / mean_grey(img), 0, 255); a black `img` stays black.
+    """
+    a, b = _check_pair(img, ref)
+    mean_a, mean_b = float(to_gray(a).mean()), float(to_gray(b).mean())
+    return a if mean_a <= 0.0 else np.clip(a * (mean_b / mean_a), 0.0, 255.0)
 
 
 def ssim_gray(img, ref):

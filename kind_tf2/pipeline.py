@@ -20,6 +20,7 @@ class KinD:
         self.decom = decom
         self.restoration = restoration
         self.illumination = illumination
+        self.sources = {}  # {scope: the file or TF1 prefix each network was loaded from}
         # autograph off: the bodies have no tensor-dependent Python control flow, and tracing
         # them is then ~0.4 s quicker, which evaluate.py pays once per run.
         self._enhance_ratio = tf.function(
@@ -43,7 +44,7 @@ class KinD:
             models.RESTORATION_SCOPE: restoration,
             models.ILLUMINATION_SCOPE: illumination,
         }
-        nets, problems = {}, []
+        nets, sources, problems = {}, {}, []
         for scope, source in overrides.items():
             if source is None and path is not None:
                 if not os.path.isdir(path):
@@ -62,10 +63,12 @@ class KinD:
             loaded = checkpoints.load_network_weights(net, source)
             if log:
                 log(f"loaded {scope} from {loaded}")
-            nets[scope] = net
+            nets[scope], sources[scope] = net, loaded
         if problems:
             raise FileNotFoundError("cannot build KinD: " + "; ".join(problems))
-        return cls(nets[models.DECOM_SCOPE], nets[models.RESTORATION_SCOPE], nets[models.ILLUMINATION_SCOPE])
+        kind = cls(nets[models.DECOM_SCOPE], nets[models.RESTORATION_SCOPE], nets[models.ILLUMINATION_SCOPE])
+        kind.sources = sources
+        return kind
 
     def _restore_and_adjust(self, r, i, ratio):
         r_hat = self.restoration(r, i, training=False)

@@ -212,3 +212,58 @@ def test_ground_truth_size_mismatch_and_missing(kind, tmp_path):
     assert rc == 1 and len(errors) == 2
     assert any("good.png" in e and "differs" in e for e in errors)
     assert any("other.png" in e and "no ground truth" in e for e in errors)
+
+
+# ---- gt_mean ------------------------------------------------------------------------------------
+
+
+def test_gt_mean_align_of_scaled_ground_truth_gives_infinite_psnr():
+    from kind_tf2 import metrics
+
+    gt = np.random.default_rng(3).integers(0, 200, (20, 24, 3)).astype(np.uint8)
+    for c in (0.05, 0.4, 1.0, 1.25):
+        aligned = np.rint(metrics.gt_mean_align(gt.astype(np.float64) * c, gt)).astype(np.uint8)
+        assert metrics.psnr(aligned, gt) == float("inf"), c
+    # The scale is the ratio of mean grey levels (MATLAB rgb2gray weights), computed here directly.
+    img = np.full((4, 4, 3), [10.0, 20.0, 30.0])
+    ref = np.full((4, 4, 3), [40.0, 40.0, 40.0])
+    grey = 10 * 0.298936021293775 + 20 * 0.587043074451121 + 30 * 0.114020904255103
+    np.testing.assert_allclose(metrics.gt_mean_align(img, ref), img * 40.0 / grey, rtol=1e-12)
+    assert metrics.gt_mean_align(np.zeros((4, 4, 3)), ref).max() == 0  # black stays black
+
+
+class _ScaledInput:
+    """A stand-in KinD whose output is its (stretched) input times a constant."""
+
+    def enhance(self, x, ratio=5.0, high=None):
+        return np.asarray(x) * 0.37
+
+
+def test_gt_mean_protocol_output_proportional_to_ground_truth_scores_inf(tmp_path):
+    # low = gt / 2 exactly, gt spanning 0..254: the stretched input is gt / 254, so the stand-in's
+    # output is proportional to the ground truth and GT-mean alignment recovers it.
+    rng = np.random.default_rng(4)
+    gt = (rng.integers(0, 128, (16, 18, 3)) * 2).astype(np.uint8)
+    gt[0, 0], gt[0, 1] = 0, 254
+    (tmp_path / "low").mkdir(), (tmp_path / "high").mkdir()
+    Image.fromarray(gt // 2).save(tmp_path / "low" / "a.png")
+    Image.fromarray(gt).save(tmp_path / "high" / "a.png")
+    out = tmp_path / "out"
+    rc, lines, errors = _run(_ScaledInput(), tmp_path / "low", out, high_dir=str(tmp_path / "high"),
+                             protocol="gt_mean")
+    assert rc == 0, errors
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["protocol"] == "gt_mean" and doc["images"][0]["psnr"] == float("inf")
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "a_kindle.png")), gt)
+    assert any(line.startswith("protocol: gt_mean") for line in lines)
+    assert any("not comparable with gt_mean" in line for line in lines)
+    # Without the alignment the same output is far from the ground truth.
+    rc, _, _ = _run(_ScaledInput(), tmp_path / "low", tmp_path / "fixed", high_dir=str(tmp_path / "high"),
+                    protocol="fixed_ratio")
+    assert json.loads((tmp_path / "fixed" / "metrics.json").read_text())["images"][0]["psnr"] < 15
+
+
+def test_gt_mean_without_ground_truth_is_refused(tmp_path):
+    _good(tmp_path)
+    rc, _, errors = _run(_ScaledInput(), tmp_path, tmp_path / "out", protocol="gt_mean")
+    assert rc == 1 and "--protocol=gt_mean needs --high_dir" in errors[0]

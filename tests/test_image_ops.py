@@ -127,3 +127,20 @@ def test_gradient_min_max_is_global_across_replicas(two_cpu_strategy):
     got = np.concatenate([t.numpy() for t in strategy.experimental_local_results(per_replica)])
     np.testing.assert_allclose(got, single, atol=1e-7)
 
+
+
+def test_atomic_write_gives_the_mode_of_a_new_file(tmp_path):
+    # mkstemp makes 0600 files; results (reports, PNGs) must be as readable as any file the user creates.
+    import os
+
+    from kind_tf2 import image_ops
+
+    old = os.umask(0o022)
+    try:
+        image_ops.atomic_write_text(str(tmp_path / "a.txt"), "x")
+        os.umask(0o077)
+        image_ops.atomic_write_text(str(tmp_path / "b.txt"), "y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o600

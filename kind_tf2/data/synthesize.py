@@ -13,8 +13,12 @@ from absl import app, flags
 from PIL import Image
 
 
-def scene(rng, height, width):
-    """A normal-light RGB scene, float64 `[H, W, 3]` in [0, 1]."""
+def scene(rng, height, width, full_range=False):
+    """A normal-light RGB scene, float64 `[H, W, 3]` in [0, 1].
+
+    full_range: stretch it to span exactly [0, 1], as KinD's input normalisation (a per-image
+    min-max stretch) would; its ground truth then equals what the network sees.
+    """
     yy, xx = np.mgrid[0:height, 0:width] / np.array([max(height - 1, 1), max(width - 1, 1)])[:, None, None]
     c0, c1, c2 = rng.uniform(0.3, 1.0, (3, 3))
     img = c0 * (1 - xx[..., None]) + c1 * xx[..., None]
@@ -30,34 +34,48 @@ def scene(rng, height, width):
         freq = rng.uniform(4, 30)
         texture = 0.85 + 0.15 * np.sin(2 * np.pi * freq * (xx * np.cos(freq) + yy * np.sin(freq)))
         img[mask] = (colour * texture[..., None])[mask]
-    return np.clip(img, 0, 1)
+    img = np.clip(img, 0, 1)
+    if full_range:
+        img = (img - img.min()) / max(img.max() - img.min(), 1e-6)
+    return img
 
 
-def darken(rng, high):
-    """Low-light version of a scene: gamma 2..4, exposure 0.3..0.7, Poisson + Gaussian noise."""
-    gamma, scale = rng.uniform(2.0, 4.0), rng.uniform(0.3, 0.7)
-    peak = rng.uniform(200, 800)  # photons at full scale: lower = noisier
-    clean = scale * high**gamma
-    noisy = rng.poisson(clean * peak) / peak + rng.normal(0, rng.uniform(0.002, 0.01), high.shape)
+# The darkening of `python -m kind_tf2.data.synthesize`: strong, as LLNet / MBLLEN simulate it.
+DARKENING = {"gamma": (2.0, 4.0), "exposure": (0.3, 0.7), "peak": (200.0, 800.0), "read_noise": (0.002, 0.01)}
+
+
+def darken(rng, high, gamma=(2.0, 4.0), exposure=(0.3, 0.7), peak=(200.0, 800.0), read_noise=(0.002, 0.01)):
+    """Low-light version of a scene; each argument is the (low, high) range a value is drawn from.
+
+    gamma: darkening exponent; exposure: scale after it; peak: photons at full scale (lower =
+    more shot noise); read_noise: sigma of the additive Gaussian noise.
+    """
+    g, scale = rng.uniform(*gamma), rng.uniform(*exposure)
+    photons = rng.uniform(*peak)
+    clean = scale * high**g
+    noisy = rng.poisson(clean * photons) / photons + rng.normal(0, rng.uniform(*read_noise), high.shape)
     return np.clip(noisy, 0, 1)
 
 
-def write_split(rng, folder, count, height, width, start):
+def write_split(rng, folder, count, height, width, start, darkening=None, full_range=False):
     for sub in ("low", "high"):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     for k in range(count):
-        high = scene(rng, height, width)
-        low = darken(rng, high)
+        high = scene(rng, height, width, full_range)
+        low = darken(rng, high, **(darkening or DARKENING))
         name = f"{start + k}.png"
         for sub, img in (("high", high), ("low", low)):
             Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(os.path.join(folder, sub, name))
 
 
-def synthesize(out, train=12, eval_count=3, height=96, width=128, seed=0):
-    """Write `out/our485/{low,high}` (train pairs) and `out/eval15/{low,high}` (eval pairs)."""
+def synthesize(out, train=12, eval_count=3, height=96, width=128, seed=0, darkening=None, full_range=False):
+    """Write `out/our485/{low,high}` (train pairs) and `out/eval15/{low,high}` (eval pairs).
+
+    darkening: `darken`'s keyword ranges (default `DARKENING`); full_range: see `scene`.
+    """
     rng = np.random.default_rng(seed)
-    write_split(rng, os.path.join(out, "our485"), train, height, width, 1)
-    write_split(rng, os.path.join(out, "eval15"), eval_count, height, width, train + 1)
+    write_split(rng, os.path.join(out, "our485"), train, height, width, 1, darkening, full_range)
+    write_split(rng, os.path.join(out, "eval15"), eval_count, height, width, train + 1, darkening, full_range)
     return out
 
 

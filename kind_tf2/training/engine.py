@@ -10,7 +10,6 @@ import time
 import keras
 import tensorflow as tf
 from absl import flags, logging
-from tensorflow.core.framework import summary_pb2
 
 from kind_tf2 import checkpoints, image_ops, models
 from kind_tf2.data.lol import DatasetError
@@ -42,16 +41,9 @@ class TrainConfig:
     init_weights: str = None  # weights to start from instead of the seeded initialisation (not on resume)
 
 
-# TensorBoard's scalar-plugin metadata: tf.summary.scalar itself needs the tensorboard package,
-# which tensorflow-cpu does not install; core tf.summary.write with this metadata is equivalent.
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
-).SerializeToString()
-
-
 def write_scalar(tag, value, step):
-    """A TensorBoard scalar in the default summary writer."""
-    tf.summary.write(tag, tf.cast(value, tf.float32), step=step, metadata=_SCALAR_METADATA)
+    """A TensorBoard scalar in the default summary writer (the `tensorboard` package's op)."""
+    tf.summary.scalar(tag, tf.cast(value, tf.float32), step=step)
 
 
 def read_scalars(logdir):
@@ -67,7 +59,9 @@ def read_scalars(logdir):
         for record in tf.data.TFRecordDataset(os.path.join(logdir, name)):
             event = event_pb2.Event.FromString(record.numpy())
             for value in event.summary.value:
-                series.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+                arr = tf.make_ndarray(value.tensor)
+                if arr.ndim == 0 and arr.dtype.kind == "f":  # scalars only: images are string tensors
+                    series.setdefault(value.tag, {})[event.step] = float(arr)
     return {tag: (sorted(pts), [pts[k] for k in sorted(pts)]) for tag, pts in series.items()}
 
 
@@ -256,7 +250,13 @@ class Trainer:
             self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, self.stage.scope))
             if (epoch + 1) % cfg.eval_every == 0 and data.eval_items:
                 self.log(f"[*] writing samples for epoch {epoch + 1} to {run.sample_dir}")
-                self.stage.write_samples(self.model, data, run.sample_dir, epoch + 1, cfg.seed)
+                shown = self.stage.write_samples(self.model, data, run.sample_dir, epoch + 1, cfg.seed)
+                if run.writer is not None:
+                    with run.writer.as_default():
+                        step = (epoch + 1) * run.steps_per_epoch
+                        for tag, pixels in (shown or {}).items():
+                            img = pixels if pixels.ndim == 3 else pixels[:, :, None]
+                            tf.summary.image(f"samples/{tag}", img[None], step=step)
         if run.writer is not None:
             run.writer.flush()
 
@@ -337,13 +337,15 @@ def main(stage, argv):
     return run(stage, cfg)
 
 
-def run(stage, cfg, log=None):
-    """Create the strategy, prepare the data and train; returns a process exit status."""
+def run(stage, cfg, log=None, strategy=None):
+    """Create the strategy (unless given), prepare the data and train; returns a process exit status."""
     log = log or (lambda line: print(line, flush=True))
     try:
         # A bad --loss stops before any TensorFlow work, with one line.
         stage.objective(cfg.loss, cfg.patch_size, cfg.vgg_weights)
-        strategy = create_strategy(cfg.strategy)  # first: MultiWorkerMirroredStrategy must precede other TF work
+        # First: MultiWorkerMirroredStrategy must precede other TF work. `reproduce` creates it
+        # once for its three stages and passes it in.
+        strategy = strategy or create_strategy(cfg.strategy)
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run

@@ -108,6 +108,7 @@ class Stage:
         return base
 
     def write_samples(self, model, data, sample_dir, epoch, seed):
+        """Write this epoch's sample PNGs; returns `{tag: uint8 pixels}` (TensorBoard shows them too)."""
         raise NotImplementedError
 
 
@@ -146,10 +147,13 @@ class Decomposition(Stage):
 
     def write_samples(self, model, data, sample_dir, epoch, seed):
         # As the original: R | I (repeated to 3 channels) of each eval15 low and high image.
+        shown = {}
         for idx, (low, high) in enumerate(data.eval_items):
             for tag, img in (("low", low), ("high", high)):
                 r, i = model(img[None], training=False)
-                image_ops.save_image(os.path.join(sample_dir, f"{tag}_{idx + 1}_{epoch}.png"), r, i)
+                shown[f"{tag}_{idx + 1}"] = image_ops.save_image(
+                    os.path.join(sample_dir, f"{tag}_{idx + 1}_{epoch}.png"), r, i)
+        return shown
 
 
 class Illumination(Stage):
@@ -210,10 +214,13 @@ class Illumination(Stage):
     def write_samples(self, model, data, sample_dir, epoch, seed):
         # As the original: input I | adjusted I for a random ratio in [0, 2) (seeded here).
         rng = np.random.default_rng([seed, epoch])
+        shown = {}
         for idx, i_low in enumerate(data.eval_items):
             ratio = float(rng.random() * 2)
             out = model(i_low[None], np.full((1,) + i_low.shape, ratio, np.float32), training=False)
-            image_ops.save_image(os.path.join(sample_dir, f"h_eval_{epoch}_{idx + 1}_{ratio:5f}.png"), i_low, out)
+            shown[f"h_eval_{idx + 1}"] = image_ops.save_image(
+                os.path.join(sample_dir, f"h_eval_{epoch}_{idx + 1}_{ratio:5f}.png"), i_low, out)
+        return shown
 
 
 class Restoration(Stage):
@@ -271,9 +278,12 @@ class Restoration(Stage):
         return base / 10
 
     def write_samples(self, model, data, sample_dir, epoch, seed):
+        shown = {}
         for idx, (r, i) in enumerate(data.eval_items):
             out = model(r[None], i[None], training=False)
-            image_ops.save_image(os.path.join(sample_dir, f"eval_{idx + 1}_{epoch}.png"), r, out)
+            shown[f"eval_{idx + 1}"] = image_ops.save_image(
+                os.path.join(sample_dir, f"eval_{idx + 1}_{epoch}.png"), r, out)
+        return shown
 
 
 STAGES = {cls.name: cls for cls in (Decomposition, Illumination, Restoration)}

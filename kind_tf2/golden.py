@@ -1,0 +1,227 @@
+"""Golden outputs for regression tests: `python -m kind_tf2.golden record|check --checkpoint_dir=C ...`."""
+
+import datetime
+import glob
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+from kind_tf2 import image_ops
+from kind_tf2.report import versions
+
+# The float outputs of every stage, as `KinD.enhance(..., return_all=True)` names them.
+OUTPUTS = ("R", "I", "restored_R", "adjusted_I", "output")
+MANIFEST = "golden.json"
+DEFAULT_ATOL = 1e-5  # the parity bar of this project: float outputs within 1e-5
+
+
+class GoldenError(ValueError):
+    """A problem with a golden folder or its inputs; the message names the file."""
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_files(source):
+    """The files behind a loaded network: a `.weights.h5` file, or a TF1 prefix's index and data."""
+    if source.endswith(".h5"):
+        return [source]
+    return sorted(glob.glob(glob.escape(source) + ".*"))
+
+
+def checkpoint_digests(kind):
+    """`{scope: {file: sha256}}` of the files `kind` was loaded from (empty when built in memory)."""
+    out = {}
+    for scope, source in (getattr(kind, "sources", None) or {}).items():
+        out[scope] = {os.path.basename(p): sha256_file(p) for p in checkpoint_files(source)}
+    return out
+
+
+def _stage_outputs(kind, path, ratio):
+    """`{output: float32 [H, W, C]}` of every stage for one image file (evaluate.py semantics)."""
+    x = image_ops.load_image(path)[None]
+    result = kind.enhance(x, ratio=ratio, return_all=True)
+    return {k: np.asarray(result[k][0], np.float32) for k in OUTPUTS}
+
+
+def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
+    """Write the golden folder `out`: `inputs/` (copies), `<image>.npz` per image and `golden.json`.
+
+    kind: a loaded `KinD`. Every image of `input_dir` is enhanced with a constant ratio map of `ratio`
+    (evaluate.py semantics). The manifest holds the checkpoint sha256s, versions and `atol`.
+    Returns the manifest dict.
+    """
+    from kind_tf2.evaluation import list_inputs
+
+    paths, skipped = list_inputs(input_dir)
+    if not paths:
+        raise GoldenError(f"--input_dir={input_dir}: no images")
+    if skipped:
+        log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
+    os.makedirs(os.path.join(out, "inputs"), exist_ok=True)
+    images = {}
+    for k, path in enumerate(paths, 1):
+        name = os.path.basename(path)
+        arrays = _stage_outputs(kind, path, ratio)
+        stored = f"{name}.npz"
+        image_ops.atomic_write(os.path.join(out, stored), lambda tmp: np.savez_compressed(tmp, **arrays))
+        shutil.copyfile(path, os.path.join(out, "inputs", name))
+        images[name] = {"file": stored, "input_sha256": sha256_file(path),
+                        "shapes": {key: list(v.shape) for key, v in arrays.items()}}
+        log(f"[{k}/{len(paths)}] {name}: {', '.join(OUTPUTS)} recorded")
+    manifest = {
+        "format": 1, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "ratio": ratio, "atol": atol, "outputs": list(OUTPUTS), "images": images,
+        "checkpoints": checkpoint_digests(kind), "versions": versions(),
+    }
+    image_ops.atomic_write_text(os.path.join(out, MANIFEST), json.dumps(manifest, indent=1) + "\n")
+    log(f"golden outputs of {len(paths)} image(s) written to {out} ({MANIFEST}: checkpoints, versions, atol {atol:g})")
+    return manifest
+
+
+def read_manifest(golden_dir):
+    path = os.path.join(golden_dir, MANIFEST)
+    if not os.path.isfile(path):
+        raise GoldenError(f"--golden={golden_dir}: no {MANIFEST} (record it with `python -m kind_tf2.golden record`)")
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise GoldenError(f"{path}: not valid JSON ({e})") from None
+
+
+def compare(kind, golden_dir, atol=None):
+    """Re-run `kind` on the golden inputs; returns `(rows, notes)`.
+
+    rows: one dict per image and output: image, output, max_abs (worst |new - golden|), where
+    (index of the worst value, `[y, x, c]`), atol and ok. notes: differences of checkpoints and
+    versions from the recorded ones (information, not failures).
+    """
+    manifest = read_manifest(golden_dir)
+    atol = manifest["atol"] if atol is None else atol
+    rows = []
+    for name, entry in manifest["images"].items():
+        path = os.path.join(golden_dir, "inputs", name)
+        npz = os.path.join(golden_dir, entry["file"])
+        for p in (path, npz):
+            if not os.path.isfile(p):
+                raise GoldenError(f"{p}: missing from the golden folder")
+        with np.load(npz) as stored:
+            want = {k: stored[k] for k in manifest["outputs"]}
+        got = _stage_outputs(kind, path, manifest["ratio"])
+        for key in manifest["outputs"]:
+            if got[key].shape != want[key].shape:
+                rows.append(dict(image=name, output=key, max_abs=float("inf"), where=None, atol=atol, ok=False,
+                                 shape=(list(got[key].shape), list(want[key].shape))))
+                continue
+            diff = np.abs(got[key].astype(np.float64) - want[key])
+            worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+            max_abs = float(diff.max()) if diff.size else 0.0
+            rows.append(dict(image=name, output=key, max_abs=max_abs, where=[int(i) for i in worst], atol=atol,
+                             ok=bool(max_abs <= atol)))
+    notes = []
+    now = checkpoint_digests(kind)
+    for scope, files in manifest["checkpoints"].items():
+        if scope in now and now[scope] != files:
+            notes.append(f"{scope}: checkpoint files differ from the recorded ones")
+    old, new = manifest["versions"], versions()
+    changed = [f"{k} {old.get(k)} -> {new[k]}" for k in new if old.get(k) != new[k]]
+    if changed:
+        notes.append("versions changed since recording: " + ", ".join(changed))
+    return rows, notes
+
+
+def format_report(rows):
+    """One line per image: the worst |difference| of each output; failures marked and named."""
+    images = list(dict.fromkeys(r["image"] for r in rows))
+    outputs = list(dict.fromkeys(r["output"] for r in rows))
+    lines = [f"{'image':<24}" + "".join(f"{o:>13}" for o in outputs)]
+    for name in images:
+        cells = {r["output"]: r for r in rows if r["image"] == name}
+        lines.append(f"{name:<24}" + "".join(
+            f"{cells[o]['max_abs']:>12.2e}{' ' if cells[o]['ok'] else '!'}" for o in outputs))
+    for r in rows:
+        if not r["ok"]:
+            detail = (f"shape {r['shape'][0]} != golden {r['shape'][1]}" if r.get("shape")
+                      else f"max |diff| {r['max_abs']:.3g} > atol {r['atol']:g} at [y, x, c] = {r['where']}")
+            lines.append(f"FAIL {r['image']} {r['output']}: {detail}")
+    return "\n".join(lines)
+
+
+def check(kind, golden_dir, atol=None, log=print):
+    """Compare and print; returns True when every output of every image is within `atol`."""
+    rows, notes = compare(kind, golden_dir, atol)
+    for note in notes:
+        log(f"note: {note}")
+    log(format_report(rows))
+    bad = [r for r in rows if not r["ok"]]
+    if bad:
+        log(f"golden check FAILED: {len(bad)} of {len(rows)} outputs exceed the tolerance")
+    else:
+        log(f"golden check passed: {len(rows)} outputs of {len(rows) // max(1, len(OUTPUTS))} image(s) "
+            f"within atol {rows[0]['atol']:g}" if rows else "golden check: no images")
+    return not bad
+
+
+def _load_kind(flags_):
+    from kind_tf2.pipeline import KinD
+
+    return KinD.from_checkpoint(
+        flags_.checkpoint_dir, decom=flags_.decom_checkpoint, restoration=flags_.restoration_checkpoint,
+        illumination=flags_.illumination_checkpoint, log=lambda line: print(line, flush=True),
+    )
+
+
+def main(argv):
+    from absl import flags, logging
+
+    F = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) != 2 or argv[1] not in ("record", "check"):
+        print("usage: python -m kind_tf2.golden record --checkpoint_dir=C --input_dir=I --out=G [--ratio=5]\n"
+              "       python -m kind_tf2.golden check  --checkpoint_dir=C --golden=G [--atol=1e-5]", file=sys.stderr)
+        return 2
+    try:
+        if argv[1] == "record":
+            for flag in ("input_dir", "out"):
+                if not getattr(F, flag):
+                    raise GoldenError(f"record needs --{flag}")
+            record(_load_kind(F), F.input_dir, F.out, ratio=F.ratio, atol=F.atol or DEFAULT_ATOL)
+            return 0
+        if not F.golden:
+            raise GoldenError("check needs --golden (a folder written by `record`)")
+        read_manifest(F.golden)  # a missing manifest is reported before the networks load
+        return 0 if check(_load_kind(F), F.golden, atol=F.atol) else 1
+    except (GoldenError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+
+
+def define_flags():
+    from absl import flags
+
+    from kind_tf2.evaluation import define_network_flags
+
+    define_network_flags()
+    flags.DEFINE_string("input_dir", None, "record: the images to record.")
+    flags.DEFINE_string("out", None, "record: the golden folder to write.")
+    flags.DEFINE_float("ratio", 5.0, "record: constant illumination ratio (evaluate.py semantics).")
+    flags.DEFINE_string("golden", None, "check: a golden folder written by record.")
+    flags.DEFINE_float("atol", None, f"Absolute tolerance (record: stored, default {DEFAULT_ATOL:g}; "
+                       "check: overrides the stored one).")
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    define_flags()
+    app.run(main)

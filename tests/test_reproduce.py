@@ -1,0 +1,115 @@
+"""`python -m kind_tf2.reproduce`: three stages, kill during stage 2, resume, every protocol in the report."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kind_tf2 import reproduce
+from kind_tf2.data import synthesize
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROTOCOLS = ("fixed_ratio", "gt_ratio", "gt_mean")
+
+
+def _sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _args(data, out, *extra):
+    return [sys.executable, "-m", "kind_tf2.reproduce", f"--data_dir={data}", f"--out={out}",
+            "--decom_epochs=2", "--decom_batch_size=4", "--decom_patch_size=32",
+            "--illumination_epochs=60", "--illumination_batch_size=4", "--illumination_patch_size=32",
+            "--restoration_epochs=1", "--restoration_batch_size=2", "--restoration_patch_size=32", *extra]
+
+
+def _tables(markdown):
+    """{protocol: [first cells of the table rows]} of the report's per-protocol sections."""
+    out = {}
+    for section in re.split(r"^### Protocol ", markdown, flags=re.M)[1:]:
+        name = section.split("\n", 1)[0].strip()
+        rows = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("| ")]
+        out[name] = [r.split("|")[1].strip() for r in rows[1:]]  # rows[0] is the header
+    return out
+
+
+def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, tmp_path):
+    data = synthesize.synthesize(str(tmp_path / "lol"), train=8, eval_count=2, height=48, width=64)
+    out = tmp_path / "run"
+    illum = out / "checkpoint" / "illumination_adjust_net_train"
+    proc = subprocess.Popen(_args(data, out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (illum / "ckpt-1.index").exists():  # stage 2 has saved its first checkpoint
+        assert proc.poll() is None, "reproduce ended before stage 2 checkpointed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (illum / "illumination.weights.h5").exists() or not (illum / "ckpt-60.index").exists()
+    assert not (out / "report.md").exists()
+    decom = out / "checkpoint" / "decom_net_train" / "decom.weights.h5"
+    before = (_sha(decom), decom.stat().st_mtime_ns)
+    state = json.loads((out / "reproduce.json").read_text())
+    assert state["stages"]["decomposition"]["status"] == "finished"
+    assert state["stages"]["illumination"]["status"] == "running"
+
+    again = subprocess.run(_args(data, out, f"--reference_checkpoint_dir={ref}/checkpoints"), cwd=REPO,
+                           capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stdout
+    assert "[reproduce] decomposition: finished earlier" in log and "Starting decomposition" not in log
+    assert (_sha(decom), decom.stat().st_mtime_ns) == before  # stage 1 not retrained
+    assert re.search(r"Resuming from .*illumination_adjust_net_train.*ckpt-\d+ at epoch [1-9]", log)
+    assert (illum / "ckpt-60.index").exists()  # stage 2 finished its 60 epochs
+    assert "Starting restoration from scratch" in log
+
+    md = (out / "report.md").read_text()
+    tables = _tables(md)
+    assert set(tables) == set(PROTOCOLS), tables
+    for protocol in PROTOCOLS:
+        assert tables[protocol][0] == "this run" and tables[protocol][1].startswith("reference ("), tables
+        assert (out / "eval" / protocol / "metrics.json").is_file()
+    assert "| paper (KinD, ACM MM 2019, Table 1) | 20.87 | 0.8022 |" in md
+    for name in ("decomposition", "illumination", "restoration"):
+        assert f"](plots/curves_{name}.png)" in md and (out / "plots" / f"curves_{name}.png").is_file()
+        assert re.search(rf"^\| {name} \| finished \|", md, re.M)
+    assert "## Versions" in md and "tensorflow: " in md and '"illumination"' in md
+    page = (out / "report.html").read_text()
+    for protocol in PROTOCOLS:
+        assert re.search(rf"<h3>Protocol {protocol}</h3>\s*<p>[^<]*</p>\s*<table>", page)
+    assert page.count("src='data:image/png;base64,") >= 3 + 2 * len(PROTOCOLS)  # curves and grids, embedded
+    state = json.loads((out / "reproduce.json").read_text())
+    assert all(state["stages"][s]["status"] == "finished" for s in state["stages"])
+    assert state["stages"]["illumination"]["seconds"] > 0
+
+
+def test_reproduce_refuses_bad_settings_before_any_work(tmp_path, capsys):
+    data = synthesize.synthesize(str(tmp_path / "lol"), train=2, eval_count=1, height=16, width=16)
+    cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"),
+                                    overrides={"restoration": {"loss": "l1:1,bogus:2"}})
+    assert reproduce.reproduce(cfg) == 1
+    assert "bogus" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    cfg = reproduce.ReproduceConfig(data_dir=str(tmp_path / "nothing"), out=str(tmp_path / "run"))
+    assert reproduce.reproduce(cfg) == 1
+    assert f"--data_dir={tmp_path / 'nothing'}: no our485/" in capsys.readouterr().err
+    cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"), overrides={"decomposition": {"lr": 1}})
+    assert reproduce.reproduce(cfg) == 1
+    assert "decomposition: cannot override lr" in capsys.readouterr().err
+
+
+def test_stage_flags_override_the_original_defaults():
+    from kind_tf2.training import stages
+
+    cfg = reproduce.ReproduceConfig(out="o", overrides={"restoration": {"batch_size": 8, "loss": "l1:1"}})
+    rest = reproduce.train_config(cfg, stages.Restoration())
+    assert (rest.batch_size, rest.patch_size, rest.epochs, rest.loss) == (8, 384, 1000, "l1:1")
+    assert rest.decom_checkpoint == os.path.join("o", "checkpoint", "decom_net_train")
+    decom = reproduce.train_config(cfg, stages.Decomposition())
+    assert (decom.batch_size, decom.patch_size, decom.epochs, decom.learning_rate) == (10, 48, 2000, 1e-4)
