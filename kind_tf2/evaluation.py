@@ -325,5 +325,6 @@ def run(cfg, log=None, err=None, kind=None):
             f"({time.perf_counter() - t0:.2f} s)")
     _write_reports(cfg, job, log)
     done = len(job.paths) - len(job.failures)
-    log(f"done: {done} of {len(job.paths)} image(s) enhanced" + (f", {len(job.failures)} failed" if job.failures else ""))
+    failed = f", {len(job.failures)} failed" if job.failures else ""
+    log(f"done: {done} of {len(job.paths)} image(s) enhanced{failed}")
     return 1 if job.failures else 0

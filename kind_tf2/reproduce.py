@@ -185,7 +185,8 @@ def plot_curves(cfg, name, path):
     from kind_tf2.training import engine
 
     series = engine.read_scalars(os.path.join(stage_folder(cfg.out, _stage(name)), "logs"))
-    tags = sorted((t for t in series if t.startswith("loss/")), key=lambda t: (t != f"loss/{_stage(name).total_name}", t))
+    total = f"loss/{_stage(name).total_name}"
+    tags = sorted((t for t in series if t.startswith("loss/")), key=lambda t: (t != total, t))  # the total first
     if not tags:
         return False
     plt = plots.pyplot()
@@ -228,8 +229,8 @@ def write_report(cfg, state, results, eval_seconds, log):
         table = [[label, _fmt(m["psnr"], 3), _fmt(m["ssim_rgb"], 4), _fmt(m["ssim_gray"], 4), f"{m['loe']:.1f}"]
                  for label, m, _, _ in rows]
         if protocol == anchor["protocol"]:
-            table.append([f"paper ({anchor['method']}, ACM MM 2019, Table 1)", f"{anchor['psnr']:.2f}",
-                          f"{anchor['ssim']:.4f}", "", ""])
+            paper = f"paper ({anchor['method']}, {anchor['dataset']}, ACM MM 2019 Table 1)"
+            table.append([paper, f"{anchor['psnr']:.2f}", f"{anchor['ssim']:.4f}", "", ""])
         else:
             table.append(["paper", "not reported under this protocol", "", "", ""])
         rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], table)

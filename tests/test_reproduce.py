@@ -76,7 +76,7 @@ def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, t
     for protocol in PROTOCOLS:
         assert tables[protocol][0] == "this run" and tables[protocol][1].startswith("reference ("), tables
         assert (out / "eval" / protocol / "metrics.json").is_file()
-    assert "| paper (KinD, ACM MM 2019, Table 1) | 20.87 | 0.8022 |" in md
+    assert "| paper (KinD, LOL eval15, ACM MM 2019 Table 1) | 20.87 | 0.8022 |" in md
     for name in ("decomposition", "illumination", "restoration"):
         assert f"](plots/curves_{name}.png)" in md and (out / "plots" / f"curves_{name}.png").is_file()
         assert re.search(rf"^\| {name} \| finished \|", md, re.M)
