@@ -267,3 +267,21 @@ def test_gt_mean_without_ground_truth_is_refused(tmp_path):
     _good(tmp_path)
     rc, _, errors = _run(_ScaledInput(), tmp_path, tmp_path / "out", protocol="gt_mean")
     assert rc == 1 and "--protocol=gt_mean needs --high_dir" in errors[0]
+
+
+def test_written_files_follow_the_umask(kind, tmp_path):
+    # PNGs, grid and metrics go through temporary files (mkstemp: 0600); they must end as any new file.
+    inp, high, out = tmp_path / "in", tmp_path / "high", tmp_path / "out"
+    inp.mkdir(), high.mkdir()
+    _good(inp)
+    Image.open(inp / "good.png").save(high / "good.png")
+    old = os.umask(0o022)
+    try:
+        rc, _, errors = _run(kind, inp, out, high_dir=str(high))
+    finally:
+        os.umask(old)
+    assert rc == 0, errors
+    names = sorted(os.listdir(out))
+    assert names == ["comparison_grid.png", "good_kindle.png", "metrics.csv", "metrics.json"]
+    for name in names:
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
