@@ -248,21 +248,22 @@ def _gaussian_kernel1d(sigma, truncate):
     return phi / phi.sum(), radius
 
 
-def gaussian_blur_nearest(img, sigma=3.0, truncate=4.0):
+def gaussian_blur_nearest(img, sigma=3.0, truncate=4.0, accumulate=tf.float64):
     """skimage `filters.gaussian(img, sigma)` on 2-D float images (scipy `gaussian_filter`).
 
     img: `[H, W]` or `[N, H, W]` float32, any H, W >= 1. Edge mode 'nearest' (edge pixels
     repeated), separable: rows then columns, each accumulated in float64 and stored as float32
     between passes, as scipy does for a float32 array. Returns float32 of the input's shape.
+    accumulate: tf.float32 for runtimes without float64 kernels (TFLite); about 1e-7 from scipy.
     """
     weights, radius = _gaussian_kernel1d(sigma, truncate)
-    kernel = tf.reshape(tf.constant(weights, tf.float64), [-1, 1, 1])
+    kernel = tf.reshape(tf.constant(weights, accumulate), [-1, 1, 1])
     img = tf.convert_to_tensor(img, tf.float32)
     out = img[None] if img.shape.rank == 2 else img
     for axis in (1, 2):
         n = tf.shape(out)[axis]
         idx = tf.clip_by_value(tf.range(-radius, n + radius), 0, n - 1)  # 'nearest' padding
-        padded = tf.cast(tf.gather(out, idx, axis=axis), tf.float64)
+        padded = tf.cast(tf.gather(out, idx, axis=axis), accumulate)
         lines = padded if axis == 2 else tf.transpose(padded, [0, 2, 1])  # filter the last axis
         shape = tf.shape(lines)
         acc = tf.nn.conv1d(tf.reshape(lines, [-1, shape[2], 1]), kernel, 1, "VALID")
@@ -272,13 +273,13 @@ def gaussian_blur_nearest(img, sigma=3.0, truncate=4.0):
     return out[0] if img.shape.rank == 2 else out
 
 
-def denoise_weight(r):
+def denoise_weight(r, accumulate=tf.float64):
     """evaluate.py's weight on the restored reflectance: `min(sqrt(2 * gaussian(rgb2gray(R), 3)), 1)`.
 
     r: reflectance `[H, W, 3]` or `[N, H, W, 3]` float32 in [0, 1]. Returns `[H, W]` or `[N, H, W]`
-    float32 in [0, 1].
+    float32 in [0, 1]. accumulate: see `gaussian_blur_nearest`.
     """
-    g = gaussian_blur_nearest(rgb_to_gray_skimage(tf.convert_to_tensor(r, tf.float32)), 3.0)
+    g = gaussian_blur_nearest(rgb_to_gray_skimage(tf.convert_to_tensor(r, tf.float32)), 3.0, accumulate=accumulate)
     return tf.minimum(tf.sqrt(g * 2.0), 1.0)
 
 
