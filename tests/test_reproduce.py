@@ -46,7 +46,9 @@ def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, t
     illum = out / "checkpoint" / "illumination_adjust_net_train"
     proc = subprocess.Popen(_args(data, out), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (illum / "ckpt-1.index").exists():  # stage 2 has saved its first checkpoint
+    # Stage 2 has saved a checkpoint and the manager's `checkpoint` file names it (it is written after
+    # the ckpt-N files: a kill between the two leaves nothing to resume from).
+    while not (illum / "checkpoint").exists():
         assert proc.poll() is None, "reproduce ended before stage 2 checkpointed"
         assert time.time() < deadline
         time.sleep(0.05)
