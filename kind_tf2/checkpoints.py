@@ -1,5 +1,6 @@
 """Reading and writing network weights: TF1 name-based checkpoints, Keras weight files, training folders."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -23,6 +24,15 @@ _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint's variables do not match a network: names the offending variables."""
+
+
+def sha256_file(path):
+    """Hex sha256 of a file, read in 1 MiB blocks (checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def weights_file(folder, scope):

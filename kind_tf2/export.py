@@ -27,18 +27,13 @@ class ServingModule(tf.Module):
 
     def __init__(self, kind, blur_dtype=tf.float64):
         super().__init__()
+        # The networks as attributes, so that tf.Module tracks (and saves) their variables.
         self.decom, self.restoration, self.illumination = kind.decom, kind.restoration, kind.illumination
+        self._kind = kind
         self._blur_dtype = blur_dtype  # TFLite has no float64 convolution
 
     def _stages(self, x, ratio):
-        r, i = self.decom(x, training=False)
-        r_hat = self.restoration(r, i, training=False)
-        i_hat = self.illumination(i, tf.ones_like(i) * ratio, training=False)
-        # expand_dims, not [..., None]: TFLite has no strided slice with a new axis.
-        weight = tf.expand_dims(image_ops.denoise_weight(r, accumulate=self._blur_dtype), -1)
-        out = image_ops.fuse_with_input(x, i, r_hat, weight, i_hat)
-        return {"input": x, "R": r, "I": i, "restored_R": r_hat, "adjusted_I": i_hat, "denoise_weight": weight,
-                "output": out}
+        return dict(self._kind.stages(x, ratio, blur_dtype=self._blur_dtype), input=x)
 
     @staticmethod
     def _prepare(image):

@@ -2,7 +2,6 @@
 
 import datetime
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -11,6 +10,7 @@ import sys
 import numpy as np
 
 from kind_tf2 import image_ops
+from kind_tf2.checkpoints import sha256_file
 from kind_tf2.report import versions
 
 # The float outputs of every stage, as `KinD.enhance(..., return_all=True)` names them.
@@ -21,14 +21,6 @@ DEFAULT_ATOL = 1e-5  # the parity bar of this project: float outputs within 1e-5
 
 class GoldenError(ValueError):
     """A problem with a golden folder or its inputs; the message names the file."""
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checkpoint_files(source):

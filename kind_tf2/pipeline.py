@@ -75,12 +75,21 @@ class KinD:
         i_hat = self.illumination(i, tf.ones_like(i) * ratio, training=False)
         return r_hat, i_hat
 
-    def _enhance_ratio_impl(self, x, ratio):
+    def stages(self, x, ratio, blur_dtype=tf.float64):
+        """evaluate.py's chain on stretched `x` `[N, H, W, 3]` at a constant `ratio`; every stage's output.
+
+        blur_dtype: accumulation of the denoise weight's Gaussian (tf.float32 for TFLite, see
+        `image_ops.gaussian_blur_nearest`). Returns a dict of float32 tensors in [0, 1].
+        """
         r, i = self.decom(x, training=False)
         r_hat, i_hat = self._restore_and_adjust(r, i, ratio)
-        weight = image_ops.denoise_weight(r)[..., None]
+        # expand_dims, not [..., None]: TFLite has no strided slice with a new axis.
+        weight = tf.expand_dims(image_ops.denoise_weight(r, accumulate=blur_dtype), -1)
         out = image_ops.fuse_with_input(x, i, r_hat, weight, i_hat)
         return {"R": r, "I": i, "restored_R": r_hat, "adjusted_I": i_hat, "denoise_weight": weight, "output": out}
+
+    def _enhance_ratio_impl(self, x, ratio):
+        return self.stages(x, ratio)
 
     def _enhance_high_impl(self, x, high):
         _, i_high = self.decom(high, training=False)

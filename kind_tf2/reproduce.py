@@ -1,7 +1,6 @@
 """The paper's whole pipeline in one command: `python -m kind_tf2.reproduce --data_dir=LOLdataset --out=runs/kind`."""
 
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -72,13 +71,6 @@ def _stage(name):
     return stages.STAGES[name]()
 
 
-def _digest(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 class State:
     """`<out>/reproduce.json`: per stage its status, settings, time and the DecomNet it was trained on."""
 
@@ -113,7 +105,8 @@ def run_stage(cfg, name, state, strategy, log):
     entry = state.stage(name)
     identity = _identity(tcfg)
     # Stages 2 and 3 learn on DecomNet's outputs: a retrained DecomNet makes them stale.
-    decom = _digest(checkpoints.weights_file(tcfg.decom_checkpoint, models.DECOM_SCOPE)) if stage.needs_decom else None
+    decom_weights = checkpoints.weights_file(tcfg.decom_checkpoint, models.DECOM_SCOPE) if stage.needs_decom else None
+    decom = checkpoints.sha256_file(decom_weights) if decom_weights and os.path.isfile(decom_weights) else None
     weights = checkpoints.weights_file(tcfg.checkpoint_dir, stage.scope)
     if entry["status"] == "finished" and entry.get("settings") == identity and entry.get("decom") == decom \
             and os.path.isfile(weights):
