@@ -11,7 +11,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from kind_tf2 import image_ops, metrics
+from kind_tf2 import image_ops, metrics, tiling
 from kind_tf2.data.lol import IMAGE_EXTENSIONS
 from kind_tf2.pipeline import KinD
 
@@ -33,6 +33,7 @@ class EvalConfig:
     protocol: str = "auto"  # auto: gt_ratio with high_dir, else fixed_ratio
     grid: bool = True
     grid_height: int = 160
+    tile: object = "auto"  # auto, none or a multiple of 16: see KinD.enhance
 
 
 def define_network_flags():
@@ -106,9 +107,9 @@ class Protocol:
     name: str
     description: str
     needs_gt: bool
-    # enhance(kind, x, high, gt, ratio) -> uint8 [H, W, 3]. x, high: float32 [1, H, W, 3] in [0, 1]
-    # (stretched as load_images; high None without ground truth); gt: the stored ground truth,
-    # uint8 [H, W, 3] or None; ratio: --ratio.
+    # enhance(kind, x, high, gt, ratio, **options) -> uint8 [H, W, 3]. x, high: float32 [1, H, W, 3]
+    # in [0, 1] (stretched as load_images; high None without ground truth); gt: the stored ground
+    # truth, uint8 [H, W, 3] or None; ratio: --ratio; options: passed on to KinD.enhance (tile, progress).
     enhance: object
 
 
@@ -127,20 +128,20 @@ def register_protocol(name, description, needs_gt):
 
 @register_protocol("fixed_ratio", "fixed ratio (evaluate.py: constant ratio map, denoise weight, fusion with "
                    "the input)", needs_gt=False)
-def _fixed_ratio(kind, x, high, gt, ratio):
-    return image_ops.to_uint8(kind.enhance(x, ratio=ratio)[0]).numpy()
+def _fixed_ratio(kind, x, high, gt, ratio, **options):
+    return image_ops.to_uint8(kind.enhance(x, ratio=ratio, **options)[0]).numpy()
 
 
 @register_protocol("gt_ratio", "ratio from the ground truth (evaluate_LOLdataset.py, 'KinD align': ratio = "
                    "mean(I_high / (I_low + 1e-4)), output R_hat * L_hat)", needs_gt=True)
-def _gt_ratio(kind, x, high, gt, ratio):
-    return image_ops.to_uint8(kind.enhance(x, high=high)[0]).numpy()
+def _gt_ratio(kind, x, high, gt, ratio, **options):
+    return image_ops.to_uint8(kind.enhance(x, high=high, **options)[0]).numpy()
 
 
 @register_protocol("gt_mean", "GT-mean: the fixed-ratio output scaled so that its mean grey level equals the "
                    "ground truth's, rounded to uint8 (as Retinexformer, LLFlow, PyDiff report)", needs_gt=True)
-def _gt_mean(kind, x, high, gt, ratio):
-    out = np.clip(np.asarray(kind.enhance(x, ratio=ratio)[0], np.float64) * 255.0, 0.0, 255.0)
+def _gt_mean(kind, x, high, gt, ratio, **options):
+    out = np.clip(np.asarray(kind.enhance(x, ratio=ratio, **options)[0], np.float64) * 255.0, 0.0, 255.0)
     return np.rint(metrics.gt_mean_align(out, gt)).astype(np.uint8)
 
 
@@ -227,6 +228,10 @@ def _check_config(cfg):
         raise EvalError(f"--high_dir={cfg.high_dir}: folder does not exist")
     if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
         raise EvalError(f"--ratio={cfg.ratio}: expected a finite value >= 0")
+    try:
+        tiling.parse_tile(cfg.tile)
+    except ValueError as e:
+        raise EvalError(f"--tile={cfg.tile}: {str(e).split(': ', 1)[1]}") from None
     if os.path.realpath(cfg.output_dir) == os.path.realpath(cfg.input_dir):
         raise EvalError(f"--output_dir={cfg.output_dir} is --input_dir: refusing to write next to the inputs")
     return protocol
@@ -260,10 +265,11 @@ def _open_job(cfg, log, kind):
     return _Job(protocol, paths, kind)
 
 
-def _enhance_one(cfg, job, path):
+def _enhance_one(cfg, job, path, log):
     """Enhance, save and score one file; returns (input, output, ground truth) uint8 arrays (gt may be None).
 
     Raises ValueError / OSError for this file only (unreadable, no or mismatched ground truth).
+    log: takes progress lines while a tiled image runs.
     """
     raw = image_ops.read_rgb(path)
     x = image_ops.stretch(raw).numpy()[None]
@@ -275,11 +281,30 @@ def _enhance_one(cfg, job, path):
             raise ValueError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
                              f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")
         high, gt = image_ops.stretch(gt_raw).numpy()[None], _uint8_ground_truth(gt_path)
-    pixels = PROTOCOLS[job.protocol].enhance(job.kind, x, high, gt, cfg.ratio)
+    tile = tiling.resolve_tile(cfg.tile, *raw.shape[:2])
+    progress = None
+    if tile is not None:
+        log(f"  {os.path.basename(path)} ({raw.shape[1]}x{raw.shape[0]}): {tile}-px tiles, "
+            f"{tiling.count_tiles(*raw.shape[:2], tile)} per pass")
+        progress = _progress_printer(os.path.basename(path), log)
+    pixels = PROTOCOLS[job.protocol].enhance(job.kind, x, high, gt, cfg.ratio, tile=tile, progress=progress)
     _atomic_save(os.path.join(cfg.output_dir, output_name(path)), Image.fromarray(pixels))
     if gt is not None:
         job.rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(pixels, gt)))
     return np.rint(raw * 255.0).astype(np.uint8), pixels, gt
+
+
+def _progress_printer(name, log, every=10.0):
+    # A line at most every `every` seconds, and the last tile: a 12 MP image takes minutes on a CPU.
+    last = [time.perf_counter()]
+
+    def progress(done, total):
+        now = time.perf_counter()
+        if done == total or now - last[0] >= every:
+            last[0] = now
+            log(f"  {name}: tile {done}/{total}")
+
+    return progress
 
 
 def _write_reports(cfg, job, log):
@@ -312,7 +337,7 @@ def run(cfg, log=None, err=None, kind=None):
     for k, path in enumerate(job.paths, 1):
         t0 = time.perf_counter()
         try:
-            images = _enhance_one(cfg, job, path)
+            images = _enhance_one(cfg, job, path, log)
         except (ValueError, OSError) as e:
             msg = str(e) if os.path.basename(path) in str(e) else f"{path}: {e}"
             err(f"error: {msg}")

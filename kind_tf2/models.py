@@ -73,6 +73,10 @@ class _KinDNet(keras.Model):
     """Shared plumbing: TF1 scope name, explicit build, and a config with no arguments."""
 
     tf1_scope = None
+    # How far (px) the inputs of a GRID-aligned 16x16 block of outputs reach beyond it: measured with
+    # `tiling.measure_receptive_margin` (tests/test_tiling.py measures it again, on the reference
+    # weights and on random ones, and checks it against the architecture's interval arithmetic).
+    receptive_margin = None
 
     def __init__(self, name=None, **kwargs):
         super().__init__(name=name or self.tf1_scope, **kwargs)
@@ -99,6 +103,7 @@ class DecomNet(_KinDNet):
     """
 
     tf1_scope = DECOM_SCOPE
+    receptive_margin = 11
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -143,6 +148,7 @@ class RestorationNet(_KinDNet):
     """
 
     tf1_scope = RESTORATION_SCOPE
+    receptive_margin = 94
     _ENCODER = [(1, 32), (2, 64), (3, 128), (4, 256), (5, 512)]
     _DECODER = [(6, 256), (7, 128), (8, 64), (9, 32)]
 
@@ -193,6 +199,7 @@ class IlluminationAdjustNet(_KinDNet):
     """
 
     tf1_scope = ILLUMINATION_SCOPE
+    receptive_margin = 4
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

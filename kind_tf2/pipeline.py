@@ -4,9 +4,11 @@ import os
 
 import tensorflow as tf
 
-from kind_tf2 import checkpoints, image_ops, models
+from kind_tf2 import checkpoints, image_ops, models, tiling
 
 _IMG = tf.TensorSpec([None, None, None, 3], tf.float32)
+_MAP = tf.TensorSpec([None, None, None, 1], tf.float32)
+_PER_IMAGE = tf.TensorSpec([None, 1, 1, 1], tf.float32)
 
 
 class KinD:
@@ -27,6 +29,14 @@ class KinD:
             self._enhance_ratio_impl, input_signature=[_IMG, tf.TensorSpec([], tf.float32)], autograph=False
         )
         self._enhance_high = tf.function(self._enhance_high_impl, input_signature=[_IMG, _IMG], autograph=False)
+        # The tiled path's steps; dynamic H, W so that the edge tiles' sizes trace nothing new.
+        self._decom_tile = tf.function(
+            lambda x: dict(zip(("R", "I"), self.decom(x, training=False))), input_signature=[_IMG], autograph=False
+        )
+        self._fuse_tile = tf.function(self._fuse_tile_impl, input_signature=[_IMG, _IMG, _MAP, _MAP, _PER_IMAGE],
+                                      autograph=False)
+        self._product_tile = tf.function(self._product_tile_impl, input_signature=[_IMG, _MAP, _PER_IMAGE],
+                                         autograph=False)
 
     @classmethod
     def from_checkpoint(cls, path=None, *, decom=None, restoration=None, illumination=None, log=None):
@@ -100,19 +110,76 @@ class KinD:
         return {"R": r, "I": i, "restored_R": r_hat, "adjusted_I": i_hat, "ratio": ratio[:, 0, 0, 0],
                 "output": r_hat * i_hat}
 
-    def enhance(self, x, ratio=5.0, high=None, return_all=False):
+    def _fuse_tile_impl(self, x, r, i, weight, ratio):
+        r_hat, i_hat = self._restore_and_adjust(r, i, ratio)
+        return {"restored_R": r_hat, "adjusted_I": i_hat,
+                "output": image_ops.fuse_with_input(x, i, r_hat, weight, i_hat)}
+
+    def _product_tile_impl(self, r, i, ratio):
+        r_hat, i_hat = self._restore_and_adjust(r, i, ratio)
+        return {"restored_R": r_hat, "adjusted_I": i_hat, "output": r_hat * i_hat}
+
+    def enhance(self, x, ratio=5.0, high=None, return_all=False, tile=None, progress=None):
         """Enhance low-light images.
 
-        x: float32 `[N, H, W, 3]` in [0, 1] (as `image_ops.load_image` gives), any H, W >= 1.
+        x: float32 `[N, H, W, 3]` in [0, 1] (as `image_ops.load_image` gives: already min-max
+        stretched over the whole image), any H, W >= 1.
         Without `high`: evaluate.py semantics, a constant ratio map (`ratio`, usually 0..5), the
-        denoise weight on the restored reflectance, then fusion with the input.
+        denoise weight on the decomposed reflectance, then fusion with the input.
         With `high` (`[N, H, W, 3]`, the normal-light images): evaluate_LOLdataset.py semantics,
         ratio = mean(I_high / (I_low + 1e-4)) per image and output `R_hat * L_hat`.
+        tile: None (the whole image at once), "auto" (tiles of `tiling.AUTO_TILE` px above
+        `tiling.AUTO_MAX_PIXELS`) or a multiple of 16: the networks then run on tiles of that size
+        plus margins wider than their receptive fields, so every output equals the whole-image one
+        (within 1e-5) while memory follows the tile, not the image. progress(done, total) is called
+        after each tile.
         Returns the output `[N, H, W, 3]` in [0, 1], or with `return_all` a dict of every stage.
         """
         x = tf.convert_to_tensor(x, tf.float32)
+        tile = tiling.resolve_tile(tile, x.shape[1], x.shape[2])
+        if tile is not None:
+            high = None if high is None else tf.convert_to_tensor(high, tf.float32)
+            return self._enhance_tiled(x.numpy(), ratio, high, tile, return_all, progress)
         if high is None:
             result = self._enhance_ratio(x, tf.constant(ratio, tf.float32))
         else:
             result = self._enhance_high(x, tf.convert_to_tensor(high, tf.float32))
         return result if return_all else result["output"]
+
+    def _enhance_tiled(self, x, ratio, high, tile, return_all, progress):
+        # Two passes. DecomNet runs tile by tile into whole-image R and I; what needs the whole
+        # image is then computed on it as the untiled chain does (the denoise weight's Gaussian,
+        # the ratio's mean); then Restoration_net and Illumination_adjust_net run tile by tile.
+        n, h, w = x.shape[:3]
+        decom_margin = tiling.aligned_margin(self.decom.receptive_margin)
+        second_margin = tiling.aligned_margin(max(self.restoration.receptive_margin,
+                                                  self.illumination.receptive_margin))
+        per_pass = tiling.count_tiles(h, w, tile)
+        total, done = per_pass * (2 if high is None else 3), [0]
+
+        def tick():
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+
+        first = tiling.map_tiles(self._decom_tile, [x], tile, decom_margin, progress=tick)
+        r, i = first["R"], first["I"]
+        keep = None if return_all else ("output",)
+        if high is None:
+            weight = tf.expand_dims(image_ops.denoise_weight(r), -1).numpy()
+            ratio = tf.fill([n, 1, 1, 1], tf.constant(ratio, tf.float32))
+            second = tiling.map_tiles(lambda *t: self._fuse_tile(*t, ratio), [x, r, i, weight], tile,
+                                      second_margin, keep=keep, progress=tick)
+            extra = {"denoise_weight": weight}
+        else:
+            i_high = tiling.map_tiles(self._decom_tile, [high], tile, decom_margin, keep=("I",), progress=tick)["I"]
+            # The untiled chain's reduction, on the same whole-image tensors.
+            ratio = tf.reduce_mean(i_high / (i + 0.0001), axis=[1, 2, 3], keepdims=True)
+            del i_high
+            second = tiling.map_tiles(lambda *t: self._product_tile(*t, ratio), [r, i], tile, second_margin,
+                                      keep=keep, progress=tick)
+            extra = {"ratio": ratio[:, 0, 0, 0]}
+        if not return_all:
+            return tf.convert_to_tensor(second["output"])
+        result = {"R": r, "I": i, **second, **extra}
+        return {k: tf.convert_to_tensor(v) for k, v in result.items()}

@@ -235,7 +235,7 @@ def test_gt_mean_align_of_scaled_ground_truth_gives_infinite_psnr():
 class _ScaledInput:
     """A stand-in KinD whose output is its (stretched) input times a constant."""
 
-    def enhance(self, x, ratio=5.0, high=None):
+    def enhance(self, x, ratio=5.0, high=None, tile=None, progress=None):
         return np.asarray(x) * 0.37
 
 
