@@ -19,7 +19,7 @@ def define_flags():
     flags.DEFINE_bool("grid", True, "Write comparison_grid.png (input | output | ground truth).")
     flags.DEFINE_string("tile", "auto", "Run the networks on tiles of N px (a multiple of 16) with margins wider "
                         "than their receptive fields: the same outputs (within 1e-5) in memory bounded by N. "
-                        "auto: 1024-px tiles for images above 2.1 megapixels; none: never tile.")
+                        "auto: 512-px tiles for images above 0.6 megapixels; none: never tile.")
     flags.mark_flag_as_required("input_dir")
 
 

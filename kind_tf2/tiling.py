@@ -9,10 +9,12 @@ import tensorflow as tf
 # Restoration_net max-pools 4 times: a window that starts on a multiple of 16 sees the same pooling
 # cells (and the same transposed-convolution phases) as the whole image does there.
 GRID = 16
-# tile="auto": images up to AUTO_MAX_PIXELS run whole (1920x1080 does; about 1.9 GiB peak RSS on CPU),
-# larger ones in AUTO_TILE tiles (a 1216x1216 window at most, about 1.6 GiB, whatever the image size).
-AUTO_TILE = 1024
-AUTO_MAX_PIXELS = 2_100_000
+# tile="auto": images up to AUTO_MAX_PIXELS run whole (800x600 does), larger ones in AUTO_TILE tiles
+# (windows of 704x704 at most). With TensorFlow's default CPU kernels 512-px tiles cost no time
+# (1000x1500: 13.0 s against 12.9 s whole); with oneDNN on (TF_ENABLE_ONEDNN_OPTS=1, needed for bit
+# parity) convolutions over about 1 MP or more take minutes on AMD CPUs, and 0.5 MP windows avoid that.
+AUTO_TILE = 512
+AUTO_MAX_PIXELS = 600_000
 
 
 def parse_tile(value):

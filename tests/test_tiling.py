@@ -126,7 +126,7 @@ def test_spans_cover_the_axis_once_with_aligned_windows(length, tile, margin):
 
 
 @pytest.mark.parametrize("value,height,width,want", [
-    ("auto", 1080, 1920, None), ("auto", 3000, 4000, 1024), ("none", 3000, 4000, None), ("0", 50, 50, None),
+    ("auto", 600, 800, None), ("auto", 1080, 1920, 512), ("auto", 3000, 4000, 512), ("none", 3000, 4000, None), ("0", 50, 50, None),
     (None, 3000, 4000, None), ("512", 3000, 4000, 512), (256, 3000, 4000, 256), (512, 400, 500, None),
 ])
 def test_resolve_tile(value, height, width, want):
@@ -257,6 +257,6 @@ def test_evaluate_tile_auto_on_4000x3000_stays_under_4_gib(ref, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     peak_gib = int(proc.stdout.split("peak_rss_kib")[-1]) / 2**20
     print(f"evaluate.py --tile=auto, 4000x3000: peak RSS {peak_gib:.2f} GiB")
-    assert "1024-px tiles, 12 per pass" in proc.stdout
+    assert "512-px tiles, 48 per pass" in proc.stdout
     assert Image.open(tmp_path / "out" / "big_kindle.png").size == (4000, 3000)
     assert peak_gib < 4.0
