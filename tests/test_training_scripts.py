@@ -78,11 +78,33 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(lol, tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (killed / "ckpt-6.index").exists()
+    assert json.loads((killed / ".lock").read_text())["pid"] == proc.pid  # left by the killed run
     out = _run("train_decom.py", f"--checkpoint_dir={killed}", *args).stdout
     assert "Resuming from" in out and "at epoch" in out
+    assert f"taking over {killed / '.lock'} from a run that is gone (pid {proc.pid})" in out
+    assert not (killed / ".lock").exists()  # released at the end
     a, b = _weights(tmp_path / "full", "DecomNet"), _weights(killed, "DecomNet")
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_second_run_on_a_live_folder_is_refused(lol, tmp_path):
+    folder = tmp_path / "busy"
+    args = [f"--data_dir={lol}", f"--checkpoint_dir={folder}", "--batch_size=2", "--eval_every=1000",
+            "--export_tf1=false", *SMALL]
+    first = subprocess.Popen([sys.executable, "train_decom.py", "--epochs=100000", *args], cwd=REPO, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (folder / ".lock").exists() and time.time() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended early"
+        second = _run("train_decom.py", "--epochs=1", *args, check=False)
+        assert second.returncode == 1
+        assert f"error: {folder} is in use by a live run (pid {first.pid})" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
 
 
 def _free_ports(n):
@@ -114,3 +136,17 @@ def test_two_process_multi_worker_matches_single_process(lol, tmp_path):
     for name in a:
         assert float(np.abs(a[name] - b[name]).max()) <= 1e-6, name
     assert not (tmp_path / "mw" / ".worker_1").exists()
+
+
+def test_lock_held_on_another_host_is_refused_and_names_the_file(tmp_path):
+    from kind_tf2.training.lock import FolderLock, FolderLockedError
+
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 1, "host": "elsewhere.example"}))
+    with pytest.raises(FolderLockedError, match="pid 1 on host elsewhere.example; if that run is gone, remove"):
+        FolderLock(str(tmp_path)).acquire(print)
+    (tmp_path / ".lock").unlink()
+    lock = FolderLock(str(tmp_path))
+    lock.acquire(print)
+    assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not (tmp_path / ".lock").exists()

@@ -14,6 +14,7 @@ from absl import flags, logging
 from kind_tf2 import checkpoints, image_ops, models
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.data.patches import PatchSampler
+from kind_tf2.training.lock import FolderLock
 from kind_tf2.training.optimizer import TF1Adam
 
 
@@ -151,7 +152,19 @@ class Trainer:
     # ---- the full run: the loop, and the actions around it ------------------------------------
 
     def fit(self, data):
-        """Train for `config.epochs` epochs (resuming from the checkpoint folder); returns the model."""
+        """Train for `config.epochs` epochs (resuming from the checkpoint folder); returns the model.
+
+        Raises FolderLockedError (a ValueError) when a live run uses the checkpoint folder.
+        """
+        lock = FolderLock(self.config.checkpoint_dir)
+        if _worker_role(self.strategy)[0]:
+            lock.acquire(self.log)
+        try:
+            return self._fit_locked(data)
+        finally:
+            lock.release()
+
+    def _fit_locked(self, data):
         run = self._open_run(data)
         iterator = iter(self.strategy.distribute_datasets_from_function(
             lambda ctx: run.sampler.dataset(run.start_step, run.total_steps, self.stage.transform, ctx)
