@@ -229,9 +229,9 @@ def _check_config(cfg):
     if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
         raise EvalError(f"--ratio={cfg.ratio}: expected a finite value >= 0")
     try:
-        tiling.parse_tile(cfg.tile)
+        tiling.parse_tile(cfg.tile, name="--tile")
     except ValueError as e:
-        raise EvalError(f"--tile={cfg.tile}: {str(e).split(': ', 1)[1]}") from None
+        raise EvalError(str(e)) from None
     if os.path.realpath(cfg.output_dir) == os.path.realpath(cfg.input_dir):
         raise EvalError(f"--output_dir={cfg.output_dir} is --input_dir: refusing to write next to the inputs")
     return protocol

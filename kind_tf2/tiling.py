@@ -17,10 +17,11 @@ AUTO_TILE = 512
 AUTO_MAX_PIXELS = 600_000
 
 
-def parse_tile(value):
+def parse_tile(value, name="tile"):
     """`tile` as given by a caller or flag -> None (whole image), "auto" or a positive multiple of GRID.
 
-    Accepts None, "auto", "none" / "0" / 0 (never tile) and ints or digit strings. Raises ValueError.
+    Accepts None, "auto", "none" / "0" / 0 (never tile) and ints or digit strings. Raises ValueError
+    starting `<name>=<value>:` (name: how the caller knows the setting, e.g. "--tile").
     """
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "0", "off")):
         return None
@@ -29,11 +30,11 @@ def parse_tile(value):
     try:
         tile = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"tile={value!r}: expected auto, none or a multiple of {GRID} (pixels)") from None
+        raise ValueError(f"{name}={value}: expected auto, none or a multiple of {GRID} (pixels)") from None
     if tile == 0:
         return None
     if tile < 0 or tile % GRID or tile != float(value):
-        raise ValueError(f"tile={value!r}: expected a positive multiple of {GRID}, the networks' pooling grid")
+        raise ValueError(f"{name}={value}: expected a positive multiple of {GRID}, the networks' pooling grid")
     return tile
 
 
