@@ -43,8 +43,8 @@ def pil_to_rgb_array(im):
     return np.asarray(im.convert("RGB")), 255
 
 
-def read_rgb(path):
-    """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch).
+def read_raw(path):
+    """Decode an image file to `(pixels [H, W, 3], peak)` as `pil_to_rgb_array` gives them.
 
     Raises ValueError naming the file when it is empty, truncated or not an image.
     """
@@ -53,10 +53,26 @@ def read_rgb(path):
     try:
         with Image.open(path) as im:
             im.load()
-            arr, peak = pil_to_rgb_array(im)
+            return pil_to_rgb_array(im)
     except (OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"{path}: not a readable image ({err})") from None
+
+
+def read_rgb(path):
+    """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch)."""
+    arr, peak = read_raw(path)
     return np.asarray(arr, dtype=np.float32) / np.float32(peak)
+
+
+def stretch_parameters(pixels):
+    """`(lo, range)` float32 of `stretch` for 8-bit `pixels`: stretch(pixels / 255) == (pixels / 255 - lo) / range.
+
+    Division by 255 keeps the order of values, so the stretch's min and max are those of the
+    integers, divided: the same float32 numbers `stretch` computes.
+    """
+    lo = np.float32(pixels.min()) / np.float32(255)
+    hi = np.float32(pixels.max()) / np.float32(255)
+    return np.array([lo, np.maximum(hi - lo, np.float32(0.001))], np.float32)
 
 
 def load_image(path):

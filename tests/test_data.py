@@ -86,3 +86,29 @@ def test_illumination_modes_are_0_to_6():
 def test_small_images_are_refused_by_name():
     with pytest.raises(ValueError, match="tiny.png"):
         PatchSampler({"a": np.zeros((1, 4, 4, 3), np.float32)}, [(4, 4)], 1, 8, 8, 0, names=["tiny.png"])
+
+
+def test_8bit_stack_gives_the_float_patches_of_load_image(tmp_path):
+    # LOL is 8-bit: the sampler keeps it as uint8 and stretches each patch. Its batches must be
+    # the float32 patches cut from `image_ops.load_image` arrays, bit for bit, through tf.data.
+    rng = np.random.default_rng(3)
+    for sub in ("low", "high"):
+        (tmp_path / sub).mkdir()
+    for k, (h, w) in enumerate([(30, 40), (33, 37), (30, 40)]):
+        for sub, top in (("low", 60), ("high", 255)):
+            pixels = rng.integers(3 * k, top, (h, w, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / sub / f"{k}.png")
+    pairs = lol.pair_files(str(tmp_path))
+    stack, sizes, scales = lol.load_pair_stack(pairs)
+    assert stack.dtype == np.uint8 and scales is not None
+    lows, highs = lol.load_pairs(pairs)
+    floats = np.zeros(stack.shape, np.float32)
+    for k, (low, high) in enumerate(zip(lows, highs)):
+        floats[k, : low.shape[0], : low.shape[1]] = np.concatenate([low, high], axis=-1)
+    args = dict(batch_size=4, patch_size=16, num_modes=8, seed=5)
+    raw = PatchSampler({"low": stack[..., :3], "high": stack[..., 3:]}, sizes, scales=scales, **args)
+    ref = PatchSampler({"low": floats[..., :3], "high": floats[..., 3:]}, sizes, **args)
+    for got, want in zip(raw.dataset(0, 8), ref.dataset(0, 8)):
+        for key in ("low", "high"):
+            assert got[key].dtype == want[key].dtype
+            np.testing.assert_array_equal(got[key].numpy(), want[key].numpy())

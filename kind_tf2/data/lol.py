@@ -2,6 +2,8 @@
 
 import os
 
+import numpy as np
+from PIL import Image
 
 from kind_tf2 import image_ops
 
@@ -60,6 +62,56 @@ def load_pairs(pairs, log=None):
     if bad:
         raise DatasetError("low/high sizes differ: " + ", ".join(bad))
     return lows, highs
+
+
+def load_pair_stack(pairs, log=None):
+    """The pairs as one array `[N, Hmax, Wmax, 6]` (low RGB | high RGB), for the patch sampler.
+
+    Returns `(stack, sizes [N, 2] int32, scales)`. When every image is 8-bit (LOL) the stack is
+    the uint8 pixels, a quarter of float32's memory, and `scales` is `{"low": [N, 2], "high":
+    [N, 2]}` float32 of `image_ops.stretch_parameters`, with which the sampler stretches each
+    patch to exactly the floats of `image_ops.load_image`. Otherwise the stack is those floats
+    and `scales` is None. Smaller images are zero-padded. Raises DatasetError listing every pair
+    whose low and high sizes differ, before anything is decoded.
+    """
+    sizes, bad = [], []
+    for name, low_path, high_path in pairs:
+        (lw, lh), (hw, hh) = (_header_size(p) for p in (low_path, high_path))
+        if (lw, lh) != (hw, hh):
+            bad.append(f"{name} (low {(lh, lw)}, high {(hh, hw)})")
+        sizes.append((lh, lw))
+    if bad:
+        raise DatasetError("low/high sizes differ: " + ", ".join(bad))
+    sizes = np.array(sizes, np.int32)
+    h, w = sizes.max(axis=0)
+    # Filled image by image: no list of decoded images next to the stack.
+    stack = np.zeros((len(pairs), h, w, 6), np.uint8)
+    scales = {"low": np.zeros((len(pairs), 2), np.float32), "high": np.zeros((len(pairs), 2), np.float32)}
+    for k, (name, low_path, high_path) in enumerate(pairs):
+        for part, path in ((0, low_path), (1, high_path)):
+            pixels, peak = image_ops.read_raw(path)
+            if pixels.dtype != np.uint8 or peak != 255:
+                if log:
+                    log(f"{path} is not 8-bit RGB: training images are kept as float32")
+                lows, highs = load_pairs(pairs, log)
+                stack = np.zeros((len(pairs), h, w, 6), np.float32)
+                for j, (low, high) in enumerate(zip(lows, highs)):
+                    stack[j, : low.shape[0], : low.shape[1]] = np.concatenate([low, high], axis=-1)
+                return stack, sizes, None
+            stack[k, : pixels.shape[0], : pixels.shape[1], 3 * part : 3 * part + 3] = pixels
+            scales[("low", "high")[part]][k] = image_ops.stretch_parameters(pixels)
+        if log and (k + 1) % 100 == 0:
+            log(f"loaded {k + 1}/{len(pairs)} pairs")
+    return stack, sizes, scales
+
+
+def _header_size(path):
+    """(width, height) from the file's header, without decoding; ValueError naming an unreadable file."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from None
 
 
 def original_split(n, start, stop, full=LOL_TRAIN_SIZE):

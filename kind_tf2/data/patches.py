@@ -10,7 +10,6 @@ step therefore sees exactly the batches an uninterrupted run sees.
 import numpy as np
 import tensorflow as tf
 
-from kind_tf2 import image_ops
 
 
 class PatchSampler:
@@ -21,16 +20,21 @@ class PatchSampler:
     patch_size: P; batch_size: B; num_modes: augmentation modes drawn from 0..num_modes-1 (the
     original: 8 for decomposition and restoration, 7 for illumination); reshuffle: permute the
     images after each pass (the illumination script never does).
+    scales: `{key: [N, 2]}` for uint8 arrays: (lo, range) of `image_ops.stretch_parameters` of
+    each image, which the patches of that key are stretched with (the stack stays 8-bit).
     `batch(step)` returns `{key: [B, P, P, C_key]}` plus `index`, `mode` `[B]` int32 and `coin`
     `[B]` float32 in [0, 1) for stage-specific draws.
     """
 
-    def __init__(self, arrays, sizes, batch_size, patch_size, num_modes, seed, reshuffle=True, names=None):
+    def __init__(self, arrays, sizes, batch_size, patch_size, num_modes, seed, reshuffle=True, names=None,
+                 scales=None):
         self.keys = list(arrays)
+        self.scales = {k: tf.constant(v, tf.float32) for k, v in (scales or {}).items()}
         self.channels = [int(arrays[k].shape[-1]) for k in self.keys]
-        self.stack = tf.constant(np.concatenate([arrays[k] for k in self.keys], axis=-1))
+        self.stack = _host_stack([arrays[k] for k in self.keys])
         self.sizes = tf.constant(np.asarray(sizes, np.int32))
         self.num_images = int(self.stack.shape[0])
+        self._source = _augmented_positions(patch_size)
         self.batch_size, self.patch_size = batch_size, patch_size
         self.num_modes, self.seed, self.reshuffle = num_modes, seed, reshuffle
         small = [
@@ -44,37 +48,48 @@ class PatchSampler:
     def _seed(self, step, purpose):
         return tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 16 + purpose])
 
-    def _image_index(self, patch):
+    def _image_index(self, patches):
+        """Image of each patch `[b]` int64 of the cycle: `[b]` int32."""
         n = self.num_images
-        pass_id, pos = patch // n, patch % n
+        pass_id, pos = patches // n, patches % n
+        in_order = tf.cast(pos, tf.int32)
         if not self.reshuffle:
-            return tf.cast(pos, tf.int32)
+            return in_order
 
-        def shuffled():
+        def shuffled(args):
+            pid, k = args
             # argsort of uniform keys: stateless_shuffle is visibly biased for small n.
-            keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(self.seed, tf.int64) + 7919, pass_id]))
-            return tf.gather(tf.argsort(keys), pos)
+            keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(self.seed, tf.int64) + 7919, pid]))
+            return tf.gather(tf.argsort(keys), k)
 
-        return tf.cond(pass_id == 0, lambda: tf.cast(pos, tf.int32), shuffled)
+        # One traced body for all patches: a per-patch Python loop made the pipeline's graph (and
+        # its tracing and optimisation at start-up) grow with the batch size.
+        later = tf.map_fn(shuffled, (pass_id, pos), fn_output_signature=tf.int32)
+        return tf.where(pass_id == 0, in_order, later)
 
     def batch(self, step):
         step = tf.cast(step, tf.int64)
         b, p = self.batch_size, self.patch_size
-        patches = step * b + tf.range(b, dtype=tf.int64)
-        index = tf.stack([self._image_index(patches[j]) for j in range(b)])
+        index = self._image_index(step * b + tf.range(b, dtype=tf.int64))
         hw = tf.gather(self.sizes, index)
         # Offsets uniform over [0, h - P] x [0, w - P], like random.randint(0, h - patch_size).
         u = tf.random.stateless_uniform([b, 2], seed=self._seed(step, 1))
         offsets = tf.minimum(tf.cast(u * tf.cast(hw - p + 1, tf.float32), tf.int32), hw - p)
         mode = tf.random.stateless_uniform([b], seed=self._seed(step, 2), maxval=self.num_modes, dtype=tf.int32)
         coin = tf.random.stateless_uniform([b], seed=self._seed(step, 3))
-        crops = []
-        for j in range(b):
-            crop = tf.slice(self.stack[index[j]], [offsets[j, 0], offsets[j, 1], 0], [p, p, -1])
-            crop = image_ops.augment(crop, mode[j])
-            crops.append(tf.ensure_shape(crop, [p, p, sum(self.channels)]))
-        stacked = tf.stack(crops)
+        # Crop and augmentation in one gather: output pixel q of a patch in `mode` is pixel
+        # `_source[mode, q]` (row, col) of its crop, so the batch is exact copies of the pixels
+        # `image_ops.augment(crop, mode)` would give.
+        rows = offsets[:, 0, None] + tf.gather(self._source[0], mode)  # [b, P * P]
+        cols = offsets[:, 1, None] + tf.gather(self._source[1], mode)
+        images = tf.broadcast_to(index[:, None], tf.shape(rows))
+        stacked = tf.gather_nd(self.stack, tf.stack([images, rows, cols], axis=-1))
+        stacked = tf.reshape(stacked, [b, p, p, sum(self.channels)])
         out = dict(zip(self.keys, tf.split(stacked, self.channels, axis=-1)))
+        for key, lo_range in self.scales.items():
+            # 8-bit pixels to the floats of `image_ops.load_image`, with its operations in its order.
+            lo, spread = (tf.reshape(v, [b, 1, 1, 1]) for v in tf.unstack(tf.gather(lo_range, index), axis=1))
+            out[key] = (tf.cast(out[key], tf.float32) / 255.0 - lo) / spread
         out.update(index=index, mode=mode, coin=coin)
         return out
 
@@ -103,3 +118,37 @@ class PatchSampler:
 
             ds = ds.flat_map(slices)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _augmented_positions(p):
+    """`[2, 8, P * P]` int32: (row, col) in a P x P crop of output pixel q under each augmentation mode.
+
+    Mode m is `np.rot90(crop, m // 2)`, then `np.flipud` when m is odd (the original
+    `data_augmentation`); applying it to a grid of positions gives where each pixel comes from.
+    """
+    grid = np.arange(p * p, dtype=np.int32).reshape(p, p)
+    table = []
+    for m in range(8):
+        moved = np.rot90(grid, m // 2)
+        table.append((np.flipud(moved) if m % 2 else moved).ravel())
+    table = np.stack(table)
+    return tf.constant(np.stack([table // p, table % p]))
+
+
+def _host_stack(parts):
+    """The training images as one `[N, H, W, sum C]` variable in host memory.
+
+    A variable, not a constant: tf.data would copy a captured constant into its graph (and again
+    when it optimises that graph at `iter`), three copies of the data set in all. Pinned to the
+    CPU: the input pipeline runs there, also on GPU machines.
+    """
+    n, h, w = parts[0].shape[:3]
+    with tf.device("/cpu:0"):
+        stack = tf.Variable(tf.zeros([n, h, w, sum(int(a.shape[-1]) for a in parts)], parts[0].dtype),
+                            trainable=False, name="training_images")
+        start = 0
+        for a in parts:
+            # One part at a time: no concatenated copy of the whole set next to the variable.
+            stack[..., start:start + a.shape[-1]].assign(a)
+            start += a.shape[-1]
+    return stack

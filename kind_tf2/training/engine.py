@@ -154,6 +154,9 @@ class Trainer:
     def fit(self, data):
         """Train for `config.epochs` epochs (resuming from the checkpoint folder); returns the model.
 
+        data: the stage's StageData; its training arrays move into the input pipeline
+        (`data.arrays` is None afterwards).
+
         Raises FolderLockedError (a ValueError) when a live run uses the checkpoint folder.
         """
         lock = FolderLock(self.config.checkpoint_dir)
@@ -211,8 +214,11 @@ class Trainer:
             )
         sampler = PatchSampler(
             data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes, cfg.seed,
-            reshuffle=stage.reshuffle, names=data.names,
+            reshuffle=stage.reshuffle, names=data.names, scales=data.scales,
         )
+        # The sampler holds the training images now (in TF memory); a second copy here would
+        # only raise the peak.
+        data.arrays = None
         sample_dir = os.path.join(cfg.checkpoint_dir, "samples")
         writer = tf.summary.create_file_writer(os.path.join(cfg.checkpoint_dir, "logs")) if is_chief else None
         if is_chief:

@@ -19,6 +19,7 @@ class StageData:
     names: list  # file name of each training image
     eval_items: list  # stage-specific tuples for the sample images
     scoring: list = None  # ScoreItems of the eval split, with `prepare(..., scoring=True)`
+    scales: dict = None  # {key: [N, 2] (lo, range)} for 8-bit arrays (see `PatchSampler`)
 
 
 @dataclasses.dataclass
@@ -126,16 +127,16 @@ class Decomposition(Stage):
 
     def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
         pairs = lol.pair_files(os.path.join(data_dir, "our485"))
-        lows, highs = lol.load_pairs(pairs, log)
-        low, sizes = stack_padded(lows)
-        high, _ = stack_padded(highs)
+        stack, sizes, scales = lol.load_pair_stack(pairs, log)
         eval_items = []
         eval_dir = os.path.join(data_dir, "eval15")
         if os.path.isdir(eval_dir):
             eval_items = list(zip(*lol.load_pairs(lol.pair_files(eval_dir))))
         else:
             log(f"{eval_dir} does not exist: no sample images will be written")
-        return StageData({"low": low, "high": high}, sizes, [p[0] for p in pairs], eval_items)
+        # Views of one array: the sampler copies them into one variable.
+        return StageData({"low": stack[..., :3], "high": stack[..., 3:]}, sizes, [p[0] for p in pairs],
+                         eval_items, scales=scales)
 
     def transform(self, batch):
         return {"low": batch["low"], "high": batch["high"]}
