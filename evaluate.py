@@ -2,7 +2,7 @@
 
 from absl import app, flags, logging
 
-from kind_tf2 import evaluation
+from kind_tf2 import evaluation, process
 
 
 def define_flags():
@@ -34,7 +34,7 @@ def main(argv):
         restoration_checkpoint=F.restoration_checkpoint, ratio=F.ratio, high_dir=F.high_dir,
         protocol=F.protocol, grid=F.grid, tile=F.tile,
     )
-    return evaluation.run(cfg)
+    return process.end_quickly(evaluation.run(cfg))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from kind_tf2 import checkpoints, image_ops, models
+from kind_tf2 import checkpoints, image_ops, models, process
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.data.patches import PatchSampler
 from kind_tf2.training.lock import FolderLock
@@ -226,7 +226,7 @@ class Trainer:
             config = dict(dataclasses.asdict(cfg), stage=stage.name, loss=self.objective.spec)
             image_ops.atomic_write_text(os.path.join(cfg.checkpoint_dir, "config.json"), json.dumps(config, indent=1))
         return _Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, start_epoch, start_step,
-                    sampler, writer, sample_dir)
+                    sampler, writer, sample_dir, writer and _scalar_writer(writer))
 
     def _check_same_objective(self):
         """Refuse to resume a run that was trained with another objective."""
@@ -249,10 +249,7 @@ class Trainer:
         cfg = self.config
         step = epoch * run.steps_per_epoch + b + 1
         if run.writer is not None:
-            with run.writer.as_default():
-                for k, v in parts.items():
-                    write_scalar(f"loss/{k}", v, step)
-                write_scalar("learning_rate", lr, step)
+            run.write_scalars(parts, tf.constant(lr, tf.float32), tf.constant(step, tf.int64))
         if (b + 1) % cfg.log_every == 0 or b + 1 == run.steps_per_epoch:
             rate = (b + 1) / (time.time() - t0)
             total = float(parts[self.stage.total_name])
@@ -306,6 +303,24 @@ class _Run:
     sampler: PatchSampler
     writer: object
     sample_dir: str
+    write_scalars: object  # (parts, lr, step) -> None: this step's TensorBoard scalars
+
+
+def _scalar_writer(writer):
+    """One compiled call per step for every loss component and the learning rate.
+
+    Eager, each scalar is a handful of op dispatches: about 1.5 ms a step, 10 % of an
+    illumination step. The function is bound to `writer`, which is default while it traces.
+    """
+
+    @tf.function
+    def write(parts, lr, step):
+        with writer.as_default():
+            for k, v in parts.items():
+                write_scalar(f"loss/{k}", v, step)
+            write_scalar("learning_rate", lr, step)
+
+    return write
 
 
 # ---- command line -----------------------------------------------------------------------------
@@ -353,7 +368,7 @@ def main(stage, argv):
         deterministic=F.deterministic, export_tf1=F.export_tf1,
         loss=F.loss, vgg_weights=F.vgg_weights if "vgg_weights" in F else None,
     )
-    return run(stage, cfg)
+    return process.end_quickly(run(stage, cfg))
 
 
 def run(stage, cfg, log=None, strategy=None):
