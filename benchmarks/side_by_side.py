@@ -56,12 +56,17 @@ class Result:
     s_per_step: float
 
 
-def run_timed(cmd, cwd, env, log_path):
-    """Run `cmd` to completion; returns (wall s, peak RSS MiB, [(line, arrival s)])."""
+def run_timed(cmd, cwd, env, log_path, check=True, preexec_fn=None):
+    """Run `cmd` to completion; returns (wall s, peak RSS MiB, [(line, arrival s)]).
+
+    check: exit with an error naming the log when the command fails; otherwise the lines end
+    with ("exit status N", wall).
+    """
     lines = []
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=preexec_fn)
         for line in proc.stdout:
             lines.append((line, time.perf_counter() - start))
             log.write(line)
@@ -69,7 +74,9 @@ def run_timed(cmd, cwd, env, log_path):
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
+    if proc.returncode and not check:
+        lines.append((f"exit status {proc.returncode}", wall))
+    elif proc.returncode:
         raise SystemExit(f"error: {' '.join(cmd)} exited with {proc.returncode}; its output is in {log_path}")
     return wall, usage.ru_maxrss / 1024, lines
 
@@ -100,8 +107,11 @@ def make_data(ws, reference, pairs, eval_pairs, height, width):
     return data, test
 
 
-def original_run_dir(args, ws, job, epochs, k):
-    """A fresh working folder for one run of the original: its scripts, data and checkpoints by link."""
+def original_run_dir(args, ws, job, epochs, k, test_dir=None):
+    """A fresh working folder for one run of the original: its scripts, data and checkpoints by link.
+
+    Returns (folder, command). test_dir: the evaluate inputs (default `ws/test`).
+    """
     run = os.path.join(ws, f"original_{job}_{k}")
     os.makedirs(os.path.join(run, "checkpoint"))
     for name in ("model.py", "utils.py"):
@@ -115,8 +125,10 @@ def original_run_dir(args, ws, job, epochs, k):
         src = ORIGINAL_EPOCH_LINE.sub(f"epoch = {epochs}", src)
     with open(os.path.join(run, ORIGINAL_SCRIPT[job]), "w") as f:
         f.write(src)
-    os.symlink(os.path.join(ws, "LOLdataset"), os.path.join(run, "LOLdataset"))
-    os.symlink(os.path.join(ws, "test"), os.path.join(run, "test"))
+    if job == "evaluate":
+        os.symlink(test_dir or os.path.join(ws, "test"), os.path.join(run, "test"))
+    else:
+        os.symlink(os.path.join(ws, "LOLdataset"), os.path.join(run, "LOLdataset"))
     if job == "evaluate":
         for sub in ("decom_net_train", "illumination_adjust_net_train", "Restoration_net_train"):
             link_checkpoint(args.reference, sub, os.path.join(run, "checkpoint", sub))
@@ -139,13 +151,14 @@ def link_checkpoint(reference, sub, dest):
         f.write('model_checkpoint_path: "model.ckpt"\nall_model_checkpoint_paths: "model.ckpt"\n')
 
 
-def port_command(args, ws, job, epochs, k):
+def port_command(args, ws, job, epochs, k, test_dir=None):
+    """A fresh folder for one run of the port's script, and its command (see `original_run_dir`)."""
     run = os.path.join(ws, f"port_{job}_{k}")
     os.makedirs(run)
     ckpts = os.path.join(args.reference, "checkpoints")
     cmd = [sys.executable, os.path.join(ROOT, PORT_SCRIPT[job])]
     if job == "evaluate":
-        cmd += [f"--input_dir={os.path.join(ws, 'test')}", f"--output_dir={os.path.join(run, 'out')}",
+        cmd += [f"--input_dir={test_dir or os.path.join(ws, 'test')}", f"--output_dir={os.path.join(run, 'out')}",
                 f"--checkpoint_dir={ckpts}", "--nogrid"]  # the original writes no grid
     else:
         cmd += [f"--data_dir={os.path.join(ws, 'LOLdataset')}", f"--checkpoint_dir={os.path.join(run, 'ckpt')}",

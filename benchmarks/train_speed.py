@@ -2,7 +2,8 @@
 
 Besides s/step it prints the network's forward FLOPs (TF's graph profiler on the traced forward
 pass), the FLOP rate a step reaches counting a step as 3x the forward (forward, input and weight
-gradients), and the fastest a step could be at this machine's measured fp32 matmul rate.
+gradients), and the fastest a step could be at this machine's measured fp32 matmul rate. The
+comparison with the original code is `side_by_side.py`, which runs both in turns.
 """
 
 import argparse
@@ -12,9 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf2.training import engine, stages
-
-# The original code's figures on the 2-core development machine (issue 3), s/step.
-ORIGINAL = {"decomposition": 0.134, "illumination": 0.029, "restoration": 4.35}
 
 # Input channels of each stage's network and its forward passes per step (DecomNet: low and high).
 NETWORK_INPUTS = {"decomposition": ((3,), 2), "illumination": ((1, 1), 1), "restoration": ((3, 1), 1)}
@@ -86,7 +84,7 @@ def main():
           f"jit_compile={args.jit_compile}")
     peak = matmul_gflops()
     print(f"fp32 matmul: {peak:.0f} GFLOP/s on this machine")
-    print(f"{'stage':<14}{'batch x patch':>15}{'s/step':>10}{'best':>9}{'original':>10}{'speed-up':>10}"
+    print(f"{'stage':<14}{'batch x patch':>15}{'s/step':>10}{'best':>9}"
           f"{'fwd GFLOP':>11}{'GFLOP/s':>9}{'floor s':>9}")
     for name in args.stages.split(","):
         stage = stages.STAGES[name]()
@@ -94,8 +92,8 @@ def main():
         sec, best = measure(stage, steps, args.warmup, args.jit_compile, args.rounds)
         d = stage.defaults
         step_gflop = 3 * forward_flops(stage, d["batch_size"], d["patch_size"]) / 1e9
-        print(f"{name:<14}{d['batch_size']:>7} x {d['patch_size']:<5}{sec:>10.4f}{best:>9.4f}{ORIGINAL[name]:>10.3f}"
-              f"{ORIGINAL[name] / sec:>9.2f}x{step_gflop / 3:>11.2f}{step_gflop / sec:>9.0f}"
+        print(f"{name:<14}{d['batch_size']:>7} x {d['patch_size']:<5}{sec:>10.4f}{best:>9.4f}"
+              f"{step_gflop / 3:>11.2f}{step_gflop / sec:>9.0f}"
               f"{step_gflop / peak:>9.4f}", flush=True)
 
 
