@@ -135,7 +135,7 @@ def run_stage(cfg, name, state, strategy, log):
     entry["seconds"] = before + time.time() - t0
     if status:
         state.save()
-        raise ReproduceError(f"{name} training failed (see the error above); re-run to resume")
+        raise ReproduceError(f"{name} training stopped with status {status} (see above); re-run to resume")
     entry["status"] = "finished"
     state.save()
 

@@ -1,9 +1,11 @@
 """The one training engine behind the three stage scripts: tf.distribute, tf.data, checkpoints, logs."""
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 
@@ -14,6 +16,7 @@ from absl import flags, logging
 from kind_tf2 import checkpoints, image_ops, models, process
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.data.patches import PatchSampler
+from kind_tf2.training import faults
 from kind_tf2.training.lock import FolderLock
 from kind_tf2.training.optimizer import TF1Adam
 
@@ -40,6 +43,7 @@ class TrainConfig:
     loss: str = None  # --loss spec; None: the stage's original objective
     vgg_weights: str = None  # VGG19 weights file for the `perceptual` term
     init_weights: str = None  # weights to start from instead of the seeded initialisation (not on resume)
+    nan_policy: str = "stop"  # a non-finite loss or gradient: "stop" the run, or "skip_step" (drop the update)
 
 
 def write_scalar(tag, value, step):
@@ -111,6 +115,8 @@ class Trainer:
             raise ValueError(
                 f"--batch_size={config.batch_size} is not divisible by the {self.replicas} replicas"
             )
+        if config.nan_policy not in faults.NAN_POLICIES:
+            raise ValueError(f"--nan_policy={config.nan_policy}: expected one of {', '.join(faults.NAN_POLICIES)}")
         # Parsed and checked before anything is built: a bad spec stops here with one line.
         self.objective = stage.objective(config.loss, config.patch_size, config.vgg_weights)
         with self.strategy.scope():
@@ -120,28 +126,63 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            # The NaN guard's state, kept in the graph so that no step waits for the host. Not
+            # checkpointed: a resumed run counts its own skips.
+            self.first_bad_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="first_bad_step")
+            # Bit i set: the i-th of `bad_names` (the loss components, then "gradients") went bad.
+            self.bad_terms = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_terms")
+            self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch
         )
+        self.bad_names = None  # set when the step is traced
         # XLA fuses the many small element-wise ops of the losses; results then differ from the
         # original by float rounding (about 2e-6), so it is opt-in.
-        self._replica_fn = tf.function(self._replica_step, jit_compile=True) if config.jit_compile else self._replica_step
+        self._grads_fn = tf.function(self._replica_grads, jit_compile=True) if config.jit_compile else self._replica_grads
         self._step_fn = tf.function(self._distributed_step)
 
-    def _replica_step(self, batch):
+    def _replica_grads(self, batch):
+        """One replica: `(parts, grads, bad)`, bad an int32 flag per loss component then one for the gradients."""
         with tf.GradientTape() as tape:
             total, parts = self.stage.loss(self.model, batch, self.objective)
             # Each replica's loss is its local mean; the optimizer sums gradients over replicas,
             # so dividing by the replica count gives the gradient of the global-batch mean.
             scaled = total / self.replicas
         grads = tape.gradient(scaled, self.model.trainable_variables)
+        # One fused reduction per tensor: is_finite is false for NaN and for +-Inf.
+        flags = [tf.logical_not(tf.math.is_finite(v)) for v in parts.values()]
+        flags.append(tf.logical_not(tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])))
+        return parts, grads, tf.cast(tf.stack(flags), tf.int32)
+
+    def _replica_apply(self, grads):
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-        return parts
 
     def _distributed_step(self, batch):
-        parts = self.strategy.run(self._replica_fn, args=(batch,))
-        self.step.assign_add(1)
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in parts.items()}
+        parts, grads, bad = self.strategy.run(self._grads_fn, args=(batch,))
+        bad = self.strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
+        finite = tf.reduce_all(tf.equal(bad, 0))
+        parts = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in parts.items()}
+        if self.bad_names is None:
+            self.bad_names = [*parts, "gradients"]
+        bits = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.range(tf.size(bad, out_type=tf.int64)))
+        bad_bits = tf.reduce_sum(tf.where(bad > 0, bits, tf.zeros_like(bits)))
+        if self.config.nan_policy == "stop":
+            # After the first bad step nothing moves: the step counter and the weights stay at the
+            # last finite step until the host notices (at the next log line or epoch end) and stops.
+            apply = tf.logical_and(finite, tf.equal(self.first_bad_step, 0))
+            first = tf.logical_and(tf.logical_not(finite), tf.equal(self.first_bad_step, 0))
+            self.first_bad_step.assign(tf.where(first, self.step + 1, self.first_bad_step))
+            self.bad_terms.assign(tf.where(first, bad_bits, self.bad_terms))
+            self.step.assign_add(tf.cast(apply, tf.int64))
+        else:
+            # skip_step: the batch is used up and the step counted, so a resume stays on schedule.
+            apply = finite
+            self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+            self.step.assign_add(1)
+        # strategy.run inside the branch: the optimizer's cross-replica merge_call then happens
+        # in the graph it was entered from, which MirroredStrategy requires.
+        tf.cond(apply, lambda: self.strategy.run(self._replica_apply, args=(grads,)), lambda: None)
+        return parts
 
     def train_step(self, batch):
         return self._step_fn(batch)
@@ -151,39 +192,49 @@ class Trainer:
 
     # ---- the full run: the loop, and the actions around it ------------------------------------
 
-    def fit(self, data):
+    def fit(self, data, release_data=False):
         """Train for `config.epochs` epochs (resuming from the checkpoint folder); returns the model.
 
-        data: the stage's StageData; its training arrays move into the input pipeline
-        (`data.arrays` is None afterwards).
+        data: the stage's StageData. release_data: move its training arrays into the input
+        pipeline (`data.arrays` is None afterwards) instead of keeping a second copy for reuse.
 
-        Raises FolderLockedError (a ValueError) when a live run uses the checkpoint folder.
+        Raises FolderLockedError when a live run uses the checkpoint folder, TrainingDiverged when a
+        step is not finite under --nan_policy=stop, WriteFailed when a save fails, and Preempted
+        (after saving the current step) on SIGTERM or SIGINT.
         """
         lock = FolderLock(self.config.checkpoint_dir)
         if _worker_role(self.strategy)[0]:
             lock.acquire(self.log)
         try:
-            return self._fit_locked(data)
+            return self._fit_locked(data, release_data)
         finally:
             lock.release()
 
-    def _fit_locked(self, data):
-        run = self._open_run(data)
+    def _fit_locked(self, data, release_data):
+        run = self._open_run(data, release_data)
         iterator = iter(self.strategy.distribute_datasets_from_function(
             lambda ctx: run.sampler.dataset(run.start_step, run.total_steps, self.stage.transform, ctx)
         ))
-        for epoch in range(run.start_epoch, self.config.epochs):
-            lr = self.stage.learning_rate(epoch, self.config.learning_rate)
-            self.set_learning_rate(lr)
-            t0 = time.time()
-            for b in range(run.steps_per_epoch):
-                parts = self.train_step(next(iterator))
-                self._after_step(run, parts, epoch, b, lr, t0)
-            self._end_epoch(run, data, epoch)
+        spe = run.steps_per_epoch
+        with self._preemption(run) as preemption:
+            for epoch in range(run.start_epoch, self.config.epochs):
+                lr = self.stage.learning_rate(epoch, self.config.learning_rate)
+                self.set_learning_rate(lr)
+                # A run preempted mid-epoch resumes at the step it saved.
+                first = max(0, run.start_step - epoch * spe)
+                t0 = time.time()
+                for b in range(first, spe):
+                    parts = self.train_step(next(iterator))
+                    self._after_step(run, parts, epoch, b, first, lr, t0)
+                    if b + 1 < spe:  # at an epoch's last step, after its checkpoint and samples
+                        preemption.check(epoch * spe + b + 1)
+                self._check_finite(run)
+                self._end_epoch(run, data, epoch)
+                preemption.check((epoch + 1) * spe)
         self._finish(run)
         return self.model
 
-    def _open_run(self, data):
+    def _open_run(self, data, release_data):
         """Checkpoint manager, resume or fresh start, patch sampler, summary writer, config.json."""
         cfg, stage, log = self.config, self.stage, self.log
         is_chief, worker_id = _worker_role(self.strategy)
@@ -192,11 +243,14 @@ class Trainer:
         steps_per_epoch = max(1, n // cfg.batch_size)
         total_steps = cfg.epochs * steps_per_epoch
         ckpt_dir = cfg.checkpoint_dir if is_chief else os.path.join(cfg.checkpoint_dir, f".worker_{worker_id}")
+        # Checkpoints are numbered by step (ckpt-<step>): a preempted run saves mid-epoch.
         manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.max_keep)
-        if manager.latest_checkpoint:
+        if manager.checkpoints:
             self._check_same_objective()
-            self.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            log(f"Resuming from {manager.latest_checkpoint} at epoch {int(self.epoch.numpy())} "
+            restored = faults.restore_newest_readable(self.checkpoint, manager, log)
+            if restored != manager.latest_checkpoint:  # the state file was rewritten without the broken ones
+                manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=cfg.max_keep)
+            log(f"Resuming from {restored} at epoch {int(self.epoch.numpy())} "
                 f"(step {int(self.step.numpy())} of {total_steps})")
         else:
             if cfg.init_weights:
@@ -207,7 +261,7 @@ class Trainer:
         for note in self.objective.notes():
             log(note)
         start_epoch, start_step = int(self.epoch.numpy()), int(self.step.numpy())
-        if start_step != start_epoch * steps_per_epoch:
+        if start_step // steps_per_epoch != start_epoch:
             raise ValueError(
                 f"{ckpt_dir}: checkpoint at step {start_step} does not fit epoch {start_epoch} with "
                 f"{steps_per_epoch} steps per epoch (was --batch_size or the data changed?)"
@@ -216,17 +270,88 @@ class Trainer:
             data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes, cfg.seed,
             reshuffle=stage.reshuffle, names=data.names, scales=data.scales,
         )
-        # The sampler holds the training images now (in TF memory); a second copy here would
-        # only raise the peak.
-        data.arrays = None
+        if release_data:
+            # The sampler holds the training images now (in TF memory); a second copy here would
+            # only raise the peak.
+            data.arrays = None
         sample_dir = os.path.join(cfg.checkpoint_dir, "samples")
         writer = tf.summary.create_file_writer(os.path.join(cfg.checkpoint_dir, "logs")) if is_chief else None
         if is_chief:
-            os.makedirs(sample_dir, exist_ok=True)
+            with faults.writing("samples folder", sample_dir):
+                os.makedirs(sample_dir, exist_ok=True)
             config = dict(dataclasses.asdict(cfg), stage=stage.name, loss=self.objective.spec)
-            image_ops.atomic_write_text(os.path.join(cfg.checkpoint_dir, "config.json"), json.dumps(config, indent=1))
+            path = os.path.join(cfg.checkpoint_dir, "config.json")
+            with faults.writing("run configuration", path):
+                image_ops.atomic_write_text(path, json.dumps(config, indent=1))
+        saved_step = start_step if manager.latest_checkpoint else None
+        scalars = writer and _scalar_writer(writer, skips=cfg.nan_policy == "skip_step")
         return _Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, start_epoch, start_step,
-                    sampler, writer, sample_dir, writer and _scalar_writer(writer))
+                    sampler, writer, sample_dir, scalars, saved_step)
+
+    @contextlib.contextmanager
+    def _preemption(self, run):
+        """SIGTERM/SIGINT: save the current step and raise Preempted (see `_Preemption`)."""
+        handler = None
+        if self.config.strategy == "multi_worker":
+            # TF's own handler: the workers agree on the step, the chief saves, all exit together.
+            def leave():
+                raise faults.Preempted(self._preempted_message("SIGTERM", run), signal.SIGTERM)
+
+            handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+                self.strategy.cluster_resolver, run.manager,
+                termination_config=tf.distribute.experimental.TerminationConfig(exit_fn=leave),
+            )
+            try:
+                yield _Preemption(self, run, None, handler)
+            finally:
+                # What its __del__ does, which never runs: the scripts skip the final collection.
+                # Unstopped, a worker's watcher thread dies noisily once the chief is gone.
+                handler._stop_cluster_wise_termination_watcher_thread()
+                handler._stop_poll_termination_signal_thread()
+            return
+        with faults.SignalWatcher() as watcher:
+            yield _Preemption(self, run, watcher, None)
+
+    def _preempted_message(self, name, run):
+        step, spe = int(self.step.numpy()), run.steps_per_epoch
+        where = f"end of epoch {step // spe}" if step % spe == 0 else f"epoch {step // spe + 1}, step {step % spe} of {spe}"
+        return (f"{name}: saved step {step} ({where}) to {run.manager.latest_checkpoint} and stopped; "
+                f"run the same command to resume")
+
+    def _save(self, run, weights=True):
+        """Checkpoint `ckpt-<step>` (unless this step is saved already) and `<net>.weights.h5`."""
+        step = int(self.step.numpy())
+        if run.saved_step != step:
+            prefix = os.path.join(run.ckpt_dir, f"ckpt-{step}")
+            with faults.writing("checkpoint", prefix):
+                run.manager.save(checkpoint_number=step)
+            run.saved_step = step
+        if weights and run.is_chief:
+            path = checkpoints.weights_file(self.config.checkpoint_dir, self.stage.scope)
+            with faults.writing("weights file", path):
+                self.model.save_weights(path)
+
+    def _check_finite(self, run):
+        """Under --nan_policy=stop: if a step went bad, save the last finite state and raise TrainingDiverged.
+
+        One read of a variable, done where the loop waits for the device anyway (log lines, epoch end).
+        """
+        bad = int(self.first_bad_step.numpy())
+        if not bad:
+            return
+        spe = run.steps_per_epoch
+        mask = int(self.bad_terms.numpy())
+        terms = [name for i, name in enumerate(self.bad_names) if mask >> i & 1]
+        self.epoch.assign(int(self.step.numpy()) // spe)
+        self._save(run)
+        if run.is_chief and self.config.export_tf1:
+            self._export_tf1()
+        raise faults.TrainingDiverged(
+            f"step {bad} (epoch {(bad - 1) // spe + 1}, step {(bad - 1) % spe + 1} of {spe}) is not finite: "
+            f"{', '.join(terms)}; stopped (--nan_policy=stop). Nothing of that step was saved: "
+            f"{run.manager.latest_checkpoint} holds step {bad - 1}, the last finite one "
+            f"(--nan_policy=skip_step drops such steps instead)"
+        )
 
     def _check_same_objective(self):
         """Refuse to resume a run that was trained with another objective."""
@@ -244,29 +369,32 @@ class Trainer:
                 f"another --checkpoint_dir"
             )
 
-    def _after_step(self, run, parts, epoch, b, lr, t0):
+    def _after_step(self, run, parts, epoch, b, first, lr, t0):
         """TensorBoard scalars of every loss component, and a progress line every `log_every` steps."""
         cfg = self.config
         step = epoch * run.steps_per_epoch + b + 1
         if run.writer is not None:
-            run.write_scalars(parts, tf.constant(lr, tf.float32), tf.constant(step, tf.int64))
+            run.write_scalars(parts, tf.constant(lr, tf.float32), tf.constant(step, tf.int64), self.skipped)
         if (b + 1) % cfg.log_every == 0 or b + 1 == run.steps_per_epoch:
-            rate = (b + 1) / (time.time() - t0)
+            rate = (b + 1 - first) / (time.time() - t0)
             total = float(parts[self.stage.total_name])
+            self._check_finite(run)  # the line above waited for the step: this read is free
             terms = " ".join(f"{k} {float(v):.4g}" for k, v in parts.items() if k != self.stage.total_name)
+            skipped = int(self.skipped.numpy()) if cfg.nan_policy == "skip_step" else 0
             self.log(f"{self.stage.name} epoch [{epoch + 1}/{cfg.epochs}] step [{b + 1}/{run.steps_per_epoch}] "
-                     f"loss {total:.6f} ({terms}) lr {lr:g} ({rate:.2f} steps/s)")
+                     f"loss {total:.6f} ({terms}) lr {lr:g} ({rate:.2f} steps/s)"
+                     + (f" [skipped {skipped} non-finite step(s)]" if skipped else ""))
 
     def _end_epoch(self, run, data, epoch):
         """Checkpoint, `<net>.weights.h5` and, every `eval_every` epochs, the sample images."""
         cfg = self.config
         self.epoch.assign(epoch + 1)
-        run.manager.save(checkpoint_number=epoch + 1)
+        self._save(run)
         if run.is_chief:
-            self.model.save_weights(checkpoints.weights_file(cfg.checkpoint_dir, self.stage.scope))
             if (epoch + 1) % cfg.eval_every == 0 and data.eval_items:
                 self.log(f"[*] writing samples for epoch {epoch + 1} to {run.sample_dir}")
-                shown = self.stage.write_samples(self.model, data, run.sample_dir, epoch + 1, cfg.seed)
+                with faults.writing("samples of epoch", f"{epoch + 1} in {run.sample_dir}"):
+                    shown = self.stage.write_samples(self.model, data, run.sample_dir, epoch + 1, cfg.seed)
                 if run.writer is not None:
                     with run.writer.as_default():
                         step = (epoch + 1) * run.steps_per_epoch
@@ -276,16 +404,22 @@ class Trainer:
         if run.writer is not None:
             run.writer.flush()
 
+    def _export_tf1(self):
+        folder = os.path.join(self.config.checkpoint_dir, "tf1")
+        with faults.writing("TF1 checkpoint", folder):
+            prefix = checkpoints.write_tf1(folder, checkpoints.network_tensors(self.model))
+        self.log(f"TF1 checkpoint (original variable names) written to {prefix}")
+
     def _finish(self, run):
         """The TF1 export on the chief; other workers remove their scratch checkpoints."""
         if run.is_chief:
             if self.config.export_tf1:
-                prefix = checkpoints.write_tf1(
-                    os.path.join(self.config.checkpoint_dir, "tf1"), checkpoints.network_tensors(self.model)
-                )
-                self.log(f"TF1 checkpoint (original variable names) written to {prefix}")
+                self._export_tf1()
         else:
             shutil.rmtree(run.ckpt_dir, ignore_errors=True)
+        if self.config.nan_policy == "skip_step":
+            self.log(f"[*] --nan_policy=skip_step: skipped {int(self.skipped.numpy())} non-finite step(s) "
+                     f"of {int(self.step.numpy()) - run.start_step} in this run")
         self.log(f"[*] Finish training for phase {self.stage.name}.")
 
 
@@ -303,22 +437,54 @@ class _Run:
     sampler: PatchSampler
     writer: object
     sample_dir: str
-    write_scalars: object  # (parts, lr, step) -> None: this step's TensorBoard scalars
+    write_scalars: object  # (parts, lr, step, skipped) -> None: this step's TensorBoard scalars
+    saved_step: int = None  # the step of the newest checkpoint in ckpt_dir (None: none yet)
 
 
-def _scalar_writer(writer):
-    """One compiled call per step for every loss component and the learning rate.
+class _Preemption:
+    """Polled after every step: on a SIGTERM/SIGINT, save this step and raise Preempted.
+
+    Single host: our SignalWatcher. multi_worker: TF's PreemptionCheckpointHandler, which syncs
+    the workers so that they all save the same step, then calls our exit function.
+    """
+
+    def __init__(self, trainer, run, watcher, handler):
+        self.trainer, self.run, self.watcher, self.handler = trainer, run, watcher, handler
+
+    def check(self, step):
+        """step: the global step just taken, counted on the host (reading the variable would sync)."""
+        trainer, run = self.trainer, self.run
+        if self.handler is not None:
+            from tensorflow.python.util import deprecation
+
+            # Every worker calls this at the same points; the handler decides together whether to save.
+            with deprecation.silence():  # it reads its own deprecated run counter
+                self.handler.save_checkpoint_if_preempted(checkpoint_number=step)
+            return
+        if self.watcher.signum is None:
+            return
+        name = signal.Signals(self.watcher.signum).name
+        trainer.log(f"[*] {name} received: saving step {int(trainer.step.numpy())}")
+        trainer._check_finite(run)  # a diverged run saves its last finite step instead
+        trainer._save(run)
+        raise faults.Preempted(trainer._preempted_message(name, run), self.watcher.signum)
+
+
+def _scalar_writer(writer, skips):
+    """One compiled call per step for every loss component, the learning rate and (skips) the skipped steps.
 
     Eager, each scalar is a handful of op dispatches: about 1.5 ms a step, 10 % of an
     illumination step. The function is bound to `writer`, which is default while it traces.
     """
 
     @tf.function
-    def write(parts, lr, step):
+    def write(parts, lr, step, skipped):
         with writer.as_default():
             for k, v in parts.items():
                 write_scalar(f"loss/{k}", v, step)
             write_scalar("learning_rate", lr, step)
+            if skips:
+                write_scalar("nan_guard/skipped_steps", skipped, step)
 
     return write
 
@@ -344,6 +510,9 @@ def define_flags(stage):
     flags.DEFINE_integer("eval_every", d["eval_every"], "Write sample images every N epochs.")
     flags.DEFINE_integer("log_every", 10, "Progress line every N steps.")
     flags.DEFINE_bool("deterministic", False, "tf.config.experimental.enable_op_determinism (slower).")
+    flags.DEFINE_enum("nan_policy", "stop", list(faults.NAN_POLICIES),
+                      "A step whose loss or gradients are not finite: stop the run, naming the step (the last "
+                      "finite state stays saved), or skip_step: drop that update, count it and go on.")
     flags.DEFINE_bool("export_tf1", True, "Also write the final weights as a TF1 checkpoint in <checkpoint_dir>/tf1.")
     if stage.name == "decomposition":
         flags.DEFINE_string("loss", None, "Re-weight the six decomposition terms, e.g. 'equal_R_loss:0.05,"
@@ -365,7 +534,7 @@ def main(stage, argv):
         decom_checkpoint=F.decom_checkpoint if stage.needs_decom else None,
         epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
         seed=F.seed, strategy=F.strategy, eval_every=F.eval_every, log_every=F.log_every,
-        deterministic=F.deterministic, export_tf1=F.export_tf1,
+        deterministic=F.deterministic, export_tf1=F.export_tf1, nan_policy=F.nan_policy,
         loss=F.loss, vgg_weights=F.vgg_weights if "vgg_weights" in F else None,
     )
     return process.end_quickly(run(stage, cfg))
@@ -385,7 +554,10 @@ def run(stage, cfg, log=None, strategy=None):
         keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
         trainer = Trainer(stage, cfg, strategy, log)
         data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log)
-        trainer.fit(data)
+        trainer.fit(data, release_data=True)
+    except faults.Preempted as stop:
+        log(f"[*] preempted by {stop}")
+        return stop.status
     except (DatasetError, FileNotFoundError, checkpoints.CheckpointMismatchError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 1
