@@ -102,6 +102,8 @@ class PatchSampler:
         """
         ds = tf.data.Dataset.range(start_step, stop_step)
         fn = self.batch if transform is None else (lambda s: transform(self.batch(s)))
+        # Not autograph-converted: the body has no tensor-dependent Python control flow.
+        fn = tf.autograph.experimental.do_not_convert(fn)
         ds = ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if input_context is not None and input_context.num_replicas_in_sync > 1:
             replicas = input_context.num_replicas_in_sync

@@ -138,8 +138,11 @@ class Trainer:
         self.bad_names = None  # set when the step is traced
         # XLA fuses the many small element-wise ops of the losses; results then differ from the
         # original by float rounding (about 2e-6), so it is opt-in.
-        self._grads_fn = tf.function(self._replica_grads, jit_compile=True) if config.jit_compile else self._replica_grads
-        self._step_fn = tf.function(self._distributed_step)
+        self._grads_fn = (tf.function(self._replica_grads, jit_compile=True, autograph=False)
+                          if config.jit_compile else self._replica_grads)
+        # No autograph: the step has no tensor-dependent Python control flow, and converting the
+        # model and loss code costs about 1.8 s of every run's start-up.
+        self._step_fn = tf.function(self._distributed_step, autograph=False)
 
     def _replica_grads(self, batch):
         """One replica: `(parts, grads, bad)`, bad an int32 flag per loss component then one for the gradients."""
@@ -477,7 +480,7 @@ def _scalar_writer(writer, skips):
     illumination step. The function is bound to `writer`, which is default while it traces.
     """
 
-    @tf.function
+    @tf.function(autograph=False)
     def write(parts, lr, step, skipped):
         with writer.as_default():
             for k, v in parts.items():

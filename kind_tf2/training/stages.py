@@ -53,7 +53,8 @@ def _load_frozen_decom(path, log):
 
 def _decompose_all(decom, images, log, what):
     """DecomNet (inference mode) on each full image; returns lists of R `[H, W, 3]` and I `[H, W, 1]`."""
-    fn = tf.function(lambda x: decom(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3])])
+    fn = tf.function(lambda x: decom(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3])],
+                     autograph=False)
     rs, is_ = [], []
     for k, im in enumerate(images):
         r, i = fn(im[None])
