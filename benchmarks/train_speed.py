@@ -1,6 +1,7 @@
 """Seconds per training step of each stage at the original batch and patch sizes: `python benchmarks/train_speed.py`.
 
-Besides s/step it prints the network's forward FLOPs (TF's graph profiler on the traced forward
+Besides s/step it prints the network's forward and backward pass alone ("net only": the same
+kernels the original runs, so the practical floor of a step), its forward FLOPs (TF's graph profiler on the traced forward
 pass), the FLOP rate a step reaches counting a step as 3x the forward (forward, input and weight
 gradients), and the fastest a step could be at this machine's measured fp32 matmul rate. The
 comparison with the original code is `side_by_side.py`, which runs both in turns.
@@ -53,6 +54,36 @@ def forward_flops(stage, batch, patch):
     return forward * passes
 
 
+def network_only(stage, steps, warmup, rounds):
+    """Median s of the stage network's forward and backward pass alone (no loss terms, no optimizer).
+
+    These are the kernels the original runs too: a step cannot be much faster than this in fp32.
+    """
+    d = stage.defaults
+    model = engine.models.build_network(stage.scope)
+    channels, passes = NETWORK_INPUTS[stage.name]
+    rng = np.random.default_rng(0)
+    inputs = [tf.constant(rng.random((d["batch_size"] * passes, d["patch_size"], d["patch_size"], c), dtype=np.float32))
+              for c in channels]
+
+    @tf.function(autograph=False)
+    def forward_backward(*x):
+        with tf.GradientTape() as tape:
+            loss = tf.add_n([tf.reduce_mean(o) for o in tf.nest.flatten(model(*x, training=True))])
+        return tape.gradient(loss, model.trainable_variables)
+
+    for _ in range(warmup):
+        forward_backward(*inputs)
+    per_round = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            grads = forward_backward(*inputs)
+        grads[0].numpy()
+        per_round.append((time.perf_counter() - start) / steps)
+    return float(np.median(per_round))
+
+
 def measure(stage, steps, warmup, jit, rounds):
     d = stage.defaults
     cfg = engine.TrainConfig(batch_size=d["batch_size"], patch_size=d["patch_size"], jit_compile=jit)
@@ -85,14 +116,15 @@ def main():
     peak = matmul_gflops()
     print(f"fp32 matmul: {peak:.0f} GFLOP/s on this machine")
     print(f"{'stage':<14}{'batch x patch':>15}{'s/step':>10}{'best':>9}"
-          f"{'fwd GFLOP':>11}{'GFLOP/s':>9}{'floor s':>9}")
+          f"{'net only':>10}{'fwd GFLOP':>11}{'GFLOP/s':>9}{'floor s':>9}")
     for name in args.stages.split(","):
         stage = stages.STAGES[name]()
         steps = max(1, args.steps // 10) if name == "restoration" else args.steps
         sec, best = measure(stage, steps, args.warmup, args.jit_compile, args.rounds)
+        net = network_only(stage, steps, args.warmup, args.rounds)
         d = stage.defaults
         step_gflop = 3 * forward_flops(stage, d["batch_size"], d["patch_size"]) / 1e9
-        print(f"{name:<14}{d['batch_size']:>7} x {d['patch_size']:<5}{sec:>10.4f}{best:>9.4f}"
+        print(f"{name:<14}{d['batch_size']:>7} x {d['patch_size']:<5}{sec:>10.4f}{best:>9.4f}{net:>10.4f}"
               f"{step_gflop / 3:>11.2f}{step_gflop / sec:>9.0f}"
               f"{step_gflop / peak:>9.4f}", flush=True)
 
