@@ -2,7 +2,11 @@
 
 from absl import app, flags, logging
 
-from kind_tf2 import evaluation, process
+from kind_tf2 import process
+
+process.import_tensorflow()  # first: leaves out Keras' optional display modules
+
+from kind_tf2 import evaluation  # noqa: E402
 
 
 def define_flags():

@@ -2,7 +2,11 @@
 
 from absl import app
 
-from kind_tf2.training import engine, stages
+from kind_tf2 import process
+
+process.import_tensorflow()  # first: leaves out Keras' optional display modules
+
+from kind_tf2.training import engine, stages  # noqa: E402
 
 STAGE = stages.Restoration()
 

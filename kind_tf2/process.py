@@ -1,6 +1,34 @@
 """Process-level helpers of the command-line scripts."""
 
 import gc
+import importlib.abc
+import sys
+
+# Imported by Keras, when installed, for notebook display and its image-gallery plots; a script
+# uses neither. Together about 0.3-0.7 s and 30 MiB of every run (Jupyter + matplotlib installed).
+OPTIONAL_KERAS_IMPORTS = ("IPython", "matplotlib.pyplot")
+
+
+class _Skip(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == m or name.startswith(m + ".") for m in OPTIONAL_KERAS_IMPORTS):
+            raise ModuleNotFoundError(f"{name} is skipped while TensorFlow is imported", name=name)
+        return None
+
+
+def import_tensorflow():
+    """Import TensorFlow (and Keras) for a command-line script, without Keras' optional display modules.
+
+    Keras tries `import IPython` and `import matplotlib.pyplot` and lives without them; they are
+    hidden only during this import, so the script can still import matplotlib itself later.
+    Call it before anything imports TensorFlow.
+    """
+    skip = _Skip()
+    sys.meta_path.insert(0, skip)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        sys.meta_path.remove(skip)
 
 
 def end_quickly(status):

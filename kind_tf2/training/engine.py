@@ -234,6 +234,11 @@ class Trainer:
                 self._check_finite(run)
                 self._end_epoch(run, data, epoch)
                 preemption.check((epoch + 1) * spe)
+        # Stop the input pipeline's threads and close the event file now: left to the
+        # interpreter's exit, their teardown sometimes holds the process for 1.5 s.
+        del iterator
+        if run.writer is not None:
+            run.writer.close()
         self._finish(run)
         return self.model
 
