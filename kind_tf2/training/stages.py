@@ -51,26 +51,38 @@ def _load_frozen_decom(path, log):
     return net
 
 
-def _decompose_all(decom, images, log, what):
-    """DecomNet (inference mode) on each full image; returns lists of R `[H, W, 3]` and I `[H, W, 1]`."""
+def _decompose_all(decom, images, log, what, keep_r=True, consume=False):
+    """DecomNet (inference mode) on each full image; returns lists of R `[H, W, 3]` and I `[H, W, 1]`.
+
+    keep_r=False: R is not kept (its list holds None), as the illumination stage needs only I.
+    consume=True: each entry of `images` is set to None once decomposed, so the inputs are freed
+    while the outputs grow (the peak of a stage's data preparation).
+    """
     fn = tf.function(lambda x: decom(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3])],
                      autograph=False)
     rs, is_ = [], []
     for k, im in enumerate(images):
         r, i = fn(im[None])
-        rs.append(r[0].numpy())
+        rs.append(r[0].numpy() if keep_r else None)
         is_.append(i[0].numpy())
+        if consume:
+            images[k] = None
         if (k + 1) % 50 == 0 or k + 1 == len(images):
             log(f"decomposed {k + 1}/{len(images)} {what} images")
     return rs, is_
 
 
-def _decompose_training_pairs(data_dir, decom_checkpoint, log):
-    """Frozen DecomNet on every full our485 pair: (decom, pairs, (R_low, I_low), (R_high, I_high))."""
+def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, True)):
+    """Frozen DecomNet on every full our485 pair: (decom, pairs, (R_low, I_low), (R_high, I_high)).
+
+    keep_r: whether R_low and R_high are kept (else lists of None). The loaded images are freed as
+    they are decomposed.
+    """
     decom = _load_frozen_decom(decom_checkpoint, log)
     pairs = lol.pair_files(os.path.join(data_dir, "our485"))
     lows, highs = lol.load_pairs(pairs, log)
-    return decom, pairs, _decompose_all(decom, lows, log, "low"), _decompose_all(decom, highs, log, "high")
+    return (decom, pairs, _decompose_all(decom, lows, log, "low", keep_r[0], consume=True),
+            _decompose_all(decom, highs, log, "high", keep_r[1], consume=True))
 
 
 class Stage:
@@ -170,7 +182,8 @@ class Illumination(Stage):
     needs_decom = True
 
     def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
-        _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(data_dir, decom_checkpoint, log)
+        # Only the illuminations: the original keeps no R in this stage either.
+        _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(data_dir, decom_checkpoint, log, (False, False))
         train = lol.original_split(len(pairs), 0, 450)
         evals = lol.original_split(len(pairs), 451, 480)
         low, sizes = stack_padded([i_low[k] for k in train])
