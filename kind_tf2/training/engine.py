@@ -43,6 +43,7 @@ class TrainConfig:
     loss: str = None  # --loss spec; None: the stage's original objective
     vgg_weights: str = None  # VGG19 weights file for the `perceptual` term
     init_weights: str = None  # weights to start from instead of the seeded initialisation (not on resume)
+    decom_cache: str = None  # folder of the DecompositionCache (stages 2 and 3); None: always decompose
     nan_policy: str = "stop"  # a non-finite loss or gradient: "stop" the run, or "skip_step" (drop the update)
 
 
@@ -507,6 +508,11 @@ def define_flags(stage):
     flags.DEFINE_string("checkpoint_dir", os.path.join("./checkpoint", checkpoints.TF1_SUBDIR[stage.scope]),
                         "Checkpoints, weights, samples and TensorBoard logs of this stage; resumed if present.")
     if stage.needs_decom:
+        flags.DEFINE_string("decom_cache", "default",
+                            "Keep the frozen DecomNet's outputs on the training images here, keyed by its weights, "
+                            "the image bytes and the TensorFlow runtime, and reuse them in later runs (the "
+                            "same float32 values). default: $XDG_CACHE_HOME/kind_tf2/decomposed "
+                            "(~/.cache/...); none: decompose every run.")
         flags.DEFINE_string("decom_checkpoint", "./checkpoint/decom_net_train",
                             "Stage-1 output folder or an original TF1 DecomNet checkpoint (frozen).")
     flags.DEFINE_integer("epochs", d["epochs"], "Epochs of len(train) // batch_size steps.")
@@ -531,6 +537,13 @@ def define_flags(stage):
         flags.DEFINE_string("vgg_weights", None, "Keras VGG19 weights file for the `perceptual` term (never downloaded).")
 
 
+def _decom_cache_dir(value):
+    """--decom_cache: `default` → the user cache folder, `none` → None, else the folder given."""
+    from kind_tf2.data import decomposed
+
+    return {"default": decomposed.default_cache_dir(), "none": None}.get(value.lower(), value)
+
+
 def main(stage, argv):
     """Entry point of a stage script; reads FLAGS only here."""
     if len(argv) > 1:
@@ -540,6 +553,7 @@ def main(stage, argv):
     cfg = TrainConfig(
         data_dir=F.data_dir, checkpoint_dir=F.checkpoint_dir,
         decom_checkpoint=F.decom_checkpoint if stage.needs_decom else None,
+        decom_cache=_decom_cache_dir(F.decom_cache) if stage.needs_decom else None,
         epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
         seed=F.seed, strategy=F.strategy, eval_every=F.eval_every, log_every=F.log_every,
         deterministic=F.deterministic, export_tf1=F.export_tf1, nan_policy=F.nan_policy,
@@ -561,7 +575,7 @@ def run(stage, cfg, log=None, strategy=None):
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
         trainer = Trainer(stage, cfg, strategy, log)
-        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log)
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
         trainer.fit(data, release_data=True)
     except faults.Preempted as stop:
         log(f"[*] preempted by {stop}")

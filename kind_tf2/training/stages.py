@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf2 import checkpoints, image_ops, losses, models
-from kind_tf2.data import lol
+from kind_tf2.data import decomposed, lol
 
 
 @dataclasses.dataclass
@@ -72,17 +72,34 @@ def _decompose_all(decom, images, log, what, keep_r=True, consume=False):
     return rs, is_
 
 
-def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, True)):
+def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, True), cache_dir=None):
     """Frozen DecomNet on every full our485 pair: (decom, pairs, (R_low, I_low), (R_high, I_high)).
 
     keep_r: whether R_low and R_high are kept (else lists of None). The loaded images are freed as
-    they are decomposed.
+    they are decomposed. cache_dir: reuse (and store) the outputs in a DecompositionCache there,
+    keyed by the DecomNet weights, the image bytes and the runtime; None: always compute.
     """
     decom = _load_frozen_decom(decom_checkpoint, log)
     pairs = lol.pair_files(os.path.join(data_dir, "our485"))
+    wanted = [p for p, keep in zip(decomposed.PARTS, (keep_r[0], True, keep_r[1], True)) if keep]
+    cache, found = None, {}
+    if cache_dir:
+        runtime = (tf.__version__, os.environ.get("TF_ENABLE_ONEDNN_OPTS"), bool(tf.config.list_physical_devices("GPU")))
+        key = decomposed.cache_key(checkpoints.network_tensors(decom), pairs, runtime)
+        cache = decomposed.DecompositionCache(cache_dir, key, log)
+        found = cache.load(wanted)
+    if all(p in found for p in wanted):
+        log(f"decomposed {len(pairs)} low and high images: read from the cache {cache.folder} "
+            f"(--decom_cache=none recomputes)")
+        none = [None] * len(pairs)
+        return decom, pairs, (found.get("r_low", none), found["i_low"]), (found.get("r_high", none), found["i_high"])
     lows, highs = lol.load_pairs(pairs, log)
-    return (decom, pairs, _decompose_all(decom, lows, log, "low", keep_r[0], consume=True),
-            _decompose_all(decom, highs, log, "high", keep_r[1], consume=True))
+    low = _decompose_all(decom, lows, log, "low", keep_r[0], consume=True)
+    high = _decompose_all(decom, highs, log, "high", keep_r[1], consume=True)
+    if cache is not None:
+        computed = dict(zip(decomposed.PARTS, (*low, *high)))
+        cache.save({p: computed[p] for p in wanted})
+    return decom, pairs, low, high
 
 
 class Stage:
@@ -98,7 +115,7 @@ class Stage:
     total_name = None  # the original's name of the total loss
     channels = 3  # channels of the network output the objective compares
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
         """StageData of `data_dir`; with `scoring`, also the eval split's ScoreItems."""
         raise NotImplementedError
 
@@ -138,7 +155,7 @@ class Decomposition(Stage):
         # Only re-weightings of the six terms: they act on R and I of two images, not on pred/target.
         return losses.DecompositionObjective(spec)
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
         pairs = lol.pair_files(os.path.join(data_dir, "our485"))
         stack, sizes, scales = lol.load_pair_stack(pairs, log)
         eval_items = []
@@ -181,9 +198,10 @@ class Illumination(Stage):
     reshuffle = False  # the original cycles through the images without reshuffling
     needs_decom = True
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
         # Only the illuminations: the original keeps no R in this stage either.
-        _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(data_dir, decom_checkpoint, log, (False, False))
+        _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(
+            data_dir, decom_checkpoint, log, (False, False), decom_cache)
         train = lol.original_split(len(pairs), 0, 450)
         evals = lol.original_split(len(pairs), 451, 480)
         low, sizes = stack_padded([i_low[k] for k in train])
@@ -247,8 +265,9 @@ class Restoration(Stage):
     default_loss, total_name, channels = losses.RESTORATION_SPEC, "loss_restoration", 3
     needs_decom = True
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False):
-        decom, pairs, (r_low, i_low), (r_high, _) = _decompose_training_pairs(data_dir, decom_checkpoint, log)
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
+        decom, pairs, (r_low, i_low), (r_high, _) = _decompose_training_pairs(
+            data_dir, decom_checkpoint, log, (True, True), decom_cache)
         # The original raises R_high to 1.2 "to improve the contrast" of the target.
         r_high = [np.power(r, np.float32(1.2)) for r in r_high]
         train = lol.original_split(len(pairs), 0, 466)
