@@ -90,6 +90,13 @@ class _KinDNet(keras.Model):
     def _build_plan(self):
         raise NotImplementedError
 
+    def _outputs(self, *tensors):
+        """The outputs in float32 whatever the compute dtype (a mixed-precision policy computes in
+        bf16/fp16; losses, metrics and saved images stay float32). Under float32: no op added."""
+        if self.compute_dtype != "float32":
+            tensors = tuple(tf.cast(t, tf.float32) for t in tensors)
+        return tensors if len(tensors) > 1 else tensors[0]
+
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable}
 
@@ -136,7 +143,7 @@ class DecomNet(_KinDNet):
         r = tf.sigmoid(self.g_conv10(conv9))
         l_conv2 = self.l_conv1_2(conv1)
         i = tf.sigmoid(self.l_conv1_4(tf.concat([l_conv2, conv9], axis=3)))
-        return r, i
+        return self._outputs(r, i)
 
 
 @keras.saving.register_keras_serializable(package="kind_tf2")
@@ -187,7 +194,7 @@ class RestorationNet(_KinDNet):
         for level, _ in self._DECODER:
             x = getattr(self, f"up_{level}")(x, skips.pop())
             x = getattr(self, f"de_conv{level}_2")(getattr(self, f"de_conv{level}_1")(x))
-        return tf.sigmoid(self.de_conv10(x))
+        return self._outputs(tf.sigmoid(self.de_conv10(x)))
 
 
 @keras.saving.register_keras_serializable(package="kind_tf2")
@@ -214,7 +221,7 @@ class IlluminationAdjustNet(_KinDNet):
     def call(self, i, ratio):
         x = tf.concat([i, ratio], axis=3)
         x = self.en_conv_4(self.en_conv_3(self.en_conv_2(self.en_conv_1(x))))
-        return tf.sigmoid(x)
+        return self._outputs(tf.sigmoid(x))
 
 
 NETWORKS = {cls.tf1_scope: cls for cls in (DecomNet, RestorationNet, IlluminationAdjustNet)}
