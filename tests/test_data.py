@@ -112,3 +112,18 @@ def test_8bit_stack_gives_the_float_patches_of_load_image(tmp_path):
         for key in ("low", "high"):
             assert got[key].dtype == want[key].dtype
             np.testing.assert_array_equal(got[key].numpy(), want[key].numpy())
+
+
+def test_host_stack_takes_tiling_views_whole_and_assembles_anything_else():
+    from kind_tf2.data import patches
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (3, 5, 7, 6), dtype=np.uint8)
+    assert patches._whole_of_views([base[..., :3], base[..., 3:]]) is base
+    assert patches._whole_of_views([base[..., 3:], base[..., :3]]) is None  # out of order
+    assert patches._whole_of_views([base[..., :2], base[..., 3:]]) is None  # a gap
+    assert patches._whole_of_views([base[:2, ..., :3], base[:2, ..., 3:]]) is None  # not the whole array
+    separate = [base[..., :3].copy(), base[..., 3:].copy()]
+    assert patches._whole_of_views(separate) is None
+    for parts in ([base[..., :3], base[..., 3:]], separate, [base[..., 3:], base[..., :3]]):
+        np.testing.assert_array_equal(patches._host_stack(parts).numpy(), np.concatenate(parts, axis=-1))

@@ -137,6 +137,22 @@ def _augmented_positions(p):
     return tf.constant(np.stack([table // p, table % p]))
 
 
+def _whole_of_views(parts):
+    """The array whose last axis `parts` (numpy views) tile in order, exactly; None if they do not."""
+    base = getattr(parts[0], "base", None)
+    if not isinstance(base, np.ndarray) or base.ndim != 4 or not base.flags.c_contiguous:
+        return None
+    origin = base.__array_interface__["data"][0]
+    offset = 0
+    for p in parts:
+        if (not isinstance(p, np.ndarray) or p.base is not base or p.shape[:3] != base.shape[:3]
+                or p.dtype != base.dtype or p.strides != base.strides
+                or p.__array_interface__["data"][0] - origin != offset * base.itemsize):
+            return None
+        offset += p.shape[-1]
+    return base if offset == base.shape[-1] else None
+
+
 def _host_stack(parts):
     """The training images as one `[N, H, W, sum C]` variable in host memory.
 
@@ -145,6 +161,12 @@ def _host_stack(parts):
     CPU: the input pipeline runs there, also on GPU machines.
     """
     n, h, w = parts[0].shape[:3]
+    whole = _whole_of_views(parts)
+    if whole is not None:
+        # The parts are consecutive channel slices of one array (the 8-bit LOL stack): one copy of
+        # it. Strided assignments take 0.15 s per part on 40 pairs of 400x600 once a model is built.
+        with tf.device("/cpu:0"):
+            return tf.Variable(whole, trainable=False, name="training_images")
     with tf.device("/cpu:0"):
         stack = tf.Variable(tf.zeros([n, h, w, sum(int(a.shape[-1]) for a in parts)], parts[0].dtype),
                             trainable=False, name="training_images")
