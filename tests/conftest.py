@@ -61,3 +61,35 @@ def kind(ref):
     import kind_tf2
 
     return kind_tf2.KinD.from_checkpoint(os.path.join(ref, "checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def saved_epoch():
+    """`saved_epoch(folder)`: epochs finished by the newest checkpoint in `folder` (0: none).
+
+    Checkpoints are numbered by step, so tests read the epoch from the checkpoint itself.
+    """
+    import tensorflow as tf
+
+    def read(folder):
+        prefix = tf.train.latest_checkpoint(str(folder))
+        return int(tf.train.load_checkpoint(prefix).get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) if prefix else 0
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def free_ports():
+    """`free_ports(n)`: n TCP ports free on 127.0.0.1 now (for multi-worker clusters)."""
+    import socket
+
+    def ports(n):
+        socks = [socket.socket() for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        found = [s.getsockname()[1] for s in socks]
+        for s in socks:
+            s.close()
+        return found
+
+    return ports

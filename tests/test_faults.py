@@ -204,25 +204,13 @@ def test_full_disk_during_the_tf1_export_and_the_samples_names_the_path(lol, tmp
     assert tf.train.latest_checkpoint(cfg.checkpoint_dir).endswith("ckpt-2")  # saved before the samples
 
 
-def _free_ports(n):
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def test_multi_worker_sigterm_goes_through_tfs_preemption_handler(lol, tmp_path):
+def test_multi_worker_sigterm_goes_through_tfs_preemption_handler(lol, tmp_path, free_ports):
     import json
 
     folder = tmp_path / "mw"
 
     def start():
-        cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
         return [subprocess.Popen(
             [sys.executable, "train_decom.py", f"--data_dir={lol}", f"--checkpoint_dir={folder}",
              "--strategy=multi_worker", "--epochs=6", "--export_tf1=false", *ARGS], cwd=REPO,

@@ -106,15 +106,7 @@ def test_restoration_and_illumination_train_with_a_spec(lol, decom, tmp_path):
         assert f"loss/{component}" in tags and len(tags[f"loss/{component}"][0]) >= 1
 
 
-def _saved_epoch(folder):
-    """Epochs finished by the newest checkpoint in `folder` (0: none); checkpoints are numbered by step."""
-    import tensorflow as tf
-
-    prefix = tf.train.latest_checkpoint(str(folder))
-    return int(tf.train.load_checkpoint(prefix).get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) if prefix else 0
-
-
-def test_resume_with_another_loss_is_refused(lol, decom, tmp_path, capsys):
+def test_resume_with_another_loss_is_refused(lol, decom, tmp_path, capsys, saved_epoch):
     cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=str(tmp_path / "r"), decom_checkpoint=decom, epochs=1,
                              batch_size=2, patch_size=32, eval_every=100, export_tf1=False, loss="l1:1")
     assert engine.run(stages.Illumination(), cfg, log=lambda line: None) == 0
@@ -122,10 +114,10 @@ def test_resume_with_another_loss_is_refused(lol, decom, tmp_path, capsys):
     assert engine.run(stages.Illumination(), cfg, log=lambda line: None) == 1
     err = capsys.readouterr().err
     assert "--loss='l1:1'" in err and "another --checkpoint_dir" in err
-    assert _saved_epoch(tmp_path / "r") == 1
+    assert saved_epoch(tmp_path / "r") == 1
     cfg.loss = "l1"  # the same objective, written differently: resumes
     assert engine.run(stages.Illumination(), cfg, log=lambda line: None) == 0
-    assert _saved_epoch(tmp_path / "r") == 2
+    assert saved_epoch(tmp_path / "r") == 2
 
 
 def test_decomposition_reweighting_changes_the_total_only_as_asked(ref_npz):

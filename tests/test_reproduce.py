@@ -40,15 +40,7 @@ def _tables(markdown):
     return out
 
 
-def _saved_epoch(folder):
-    """Epochs finished by the newest checkpoint in `folder` (0: none); checkpoints are numbered by step."""
-    import tensorflow as tf
-
-    prefix = tf.train.latest_checkpoint(str(folder))
-    return int(tf.train.load_checkpoint(prefix).get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) if prefix else 0
-
-
-def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, tmp_path):
+def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, tmp_path, saved_epoch):
     data = synthesize.synthesize(str(tmp_path / "lol"), train=8, eval_count=2, height=48, width=64)
     out = tmp_path / "run"
     illum = out / "checkpoint" / "illumination_adjust_net_train"
@@ -62,7 +54,7 @@ def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, t
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (illum / "illumination.weights.h5").exists() or _saved_epoch(illum) < 60
+    assert not (illum / "illumination.weights.h5").exists() or saved_epoch(illum) < 60
     assert not (out / "report.md").exists()
     decom = out / "checkpoint" / "decom_net_train" / "decom.weights.h5"
     before = (_sha(decom), decom.stat().st_mtime_ns)
@@ -77,7 +69,7 @@ def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, t
     assert "[reproduce] decomposition: finished earlier" in log and "Starting decomposition" not in log
     assert (_sha(decom), decom.stat().st_mtime_ns) == before  # stage 1 not retrained
     assert re.search(r"Resuming from .*illumination_adjust_net_train.*ckpt-\d+ at epoch [1-9]", log)
-    assert _saved_epoch(illum) == 60  # stage 2 finished its 60 epochs
+    assert saved_epoch(illum) == 60  # stage 2 finished its 60 epochs
     assert "Starting restoration from scratch" in log
 
     md = (out / "report.md").read_text()

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,6 @@ SMALL = ["--patch_size=32", "--log_every=1"]
 @pytest.fixture(scope="module")
 def lol(tmp_path_factory):
     return synthesize.synthesize(str(tmp_path_factory.mktemp("lol")), train=8, eval_count=2, height=48, width=64)
-
-
-def _saved_epoch(folder):
-    """Epochs finished by the newest checkpoint in `folder` (0: none); checkpoints are numbered by step."""
-    import tensorflow as tf
-
-    prefix = tf.train.latest_checkpoint(str(folder))
-    return int(tf.train.load_checkpoint(prefix).get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE")) if prefix else 0
 
 
 def _run(script, *args, env=None, check=True):
@@ -72,7 +63,7 @@ def test_missing_decom_checkpoint_is_an_error(lol, tmp_path):
     assert proc.returncode != 0 and "none" in proc.stderr
 
 
-def test_sigkill_then_resume_gives_the_uninterrupted_weights(lol, tmp_path):
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(lol, tmp_path, saved_epoch):
     args = [f"--data_dir={lol}", "--epochs=6", "--batch_size=2", "--eval_every=100", "--seed=3",
             "--deterministic", "--export_tf1=false", *SMALL]
     _run("train_decom.py", f"--checkpoint_dir={tmp_path / 'full'}", *args)
@@ -85,7 +76,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(lol, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert _saved_epoch(killed) < 6
+    assert saved_epoch(killed) < 6
     assert json.loads((killed / ".lock").read_text())["pid"] == proc.pid  # left by the killed run
     out = _run("train_decom.py", f"--checkpoint_dir={killed}", *args).stdout
     assert "Resuming from" in out and "at epoch" in out
@@ -115,21 +106,11 @@ def test_a_second_run_on_a_live_folder_is_refused(lol, tmp_path):
         first.wait()
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def test_two_process_multi_worker_matches_single_process(lol, tmp_path):
+def test_two_process_multi_worker_matches_single_process(lol, tmp_path, free_ports):
     args = [f"--data_dir={lol}", "--epochs=1", "--batch_size=4", "--eval_every=100", "--seed=5",
             "--export_tf1=false", *SMALL]
     _run("train_decom.py", f"--checkpoint_dir={tmp_path / 'single'}", *args)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     procs = []
     for task in range(2):
         env = dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": task}}))

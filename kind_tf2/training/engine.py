@@ -331,7 +331,6 @@ class Trainer:
     @contextlib.contextmanager
     def _preemption(self, run):
         """SIGTERM/SIGINT: save the current step and raise Preempted (see `_Preemption`)."""
-        handler = None
         if self.config.strategy == "multi_worker":
             # TF's own handler: the workers agree on the step, the chief saves, all exit together.
             def leave():
