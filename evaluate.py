@@ -32,6 +32,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     F = flags.FLAGS
     logging.set_verbosity(logging.WARNING)
+    process.one_inter_op_thread()
     cfg = evaluation.EvalConfig(
         input_dir=F.input_dir, output_dir=F.output_dir, checkpoint_dir=F.checkpoint_dir,
         decom_checkpoint=F.decom_checkpoint, illumination_checkpoint=F.illumination_checkpoint,

@@ -58,10 +58,14 @@ def read_raw(path):
         raise ValueError(f"{path}: not a readable image ({err})") from None
 
 
+def raw_to_float(pixels, peak):
+    """`read_raw`'s `(pixels, peak)` as float32 `[H, W, 3]` in [0, 1] (pixels / peak, no stretch)."""
+    return np.asarray(pixels, dtype=np.float32) / np.float32(peak)
+
+
 def read_rgb(path):
     """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch)."""
-    arr, peak = read_raw(path)
-    return np.asarray(arr, dtype=np.float32) / np.float32(peak)
+    return raw_to_float(*read_raw(path))
 
 
 def stretch_parameters(pixels):

@@ -31,6 +31,19 @@ def import_tensorflow():
         sys.meta_path.remove(skip)
 
 
+def one_inter_op_thread():
+    """Run independent graph ops one at a time (each op still uses every core): for inference scripts.
+
+    Call before TensorFlow runs its first op. KinD's inference chain is a sequence of convolutions
+    with little to run side by side, so a second inter-op thread bought no speed in evaluate.py
+    (0.35 s per 600x400 image either way). It cost 46 MiB of peak RSS there, growing image by
+    image (glibc gives each thread that allocates tensors its own arena, and they fragment).
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 def end_quickly(status):
     """Return `status` after exempting every live object from the interpreter's last collections.
 

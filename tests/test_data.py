@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kind_tf2 import image_ops
 from kind_tf2.data import lol
 from kind_tf2.data.patches import PatchSampler
 
@@ -127,3 +128,27 @@ def test_host_stack_takes_tiling_views_whole_and_assembles_anything_else():
     assert patches._whole_of_views(separate) is None
     for parts in ([base[..., :3], base[..., 3:]], separate, [base[..., 3:], base[..., :3]]):
         np.testing.assert_array_equal(patches._host_stack(parts).numpy(), np.concatenate(parts, axis=-1))
+
+
+def test_threaded_decoding_keeps_file_order_and_names_a_broken_file(tmp_path):
+    # More files than the decoders look ahead (2 threads x 4), of distinct sizes, so any
+    # reordering shows; load_pairs must equal load_image file by file.
+    rng = np.random.default_rng(4)
+    paths = []
+    for k in range(11):
+        path = tmp_path / f"{k:02d}.png"
+        Image.fromarray(rng.integers(0, 255, (5 + k, 7, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    decoded = list(lol._decoded(paths, workers=2, ahead=4))
+    assert [d[0].shape[0] for d in decoded] == [5 + k for k in range(11)]
+    for (pixels, peak), path in zip(decoded, paths):
+        assert peak == 255
+        np.testing.assert_array_equal(pixels, np.asarray(Image.open(path).convert("RGB")))
+    pairs = [(str(k), paths[k], paths[k]) for k in range(11)]
+    lows, highs = lol.load_pairs(pairs)
+    for k, path in enumerate(paths):
+        np.testing.assert_array_equal(lows[k], image_ops.load_image(path))
+        np.testing.assert_array_equal(highs[k], image_ops.load_image(path))
+    (tmp_path / "06.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(ValueError, match="06.png: not a readable image"):
+        list(lol._decoded(paths, workers=2, ahead=4))
