@@ -95,3 +95,24 @@ def test_cli_converts_and_fails_with_message(ref, tmp_path):
         capture_output=True, text=True, cwd=REPO, env=env,
     )
     assert bad.returncode != 0 and "nothing" in bad.stderr
+
+
+def test_tf1_weights_load_bit_exact_and_float64_ones_are_rounded_once(ref, tmp_path):
+    # The loader reads each variable with RestoreV2 (no NumPy copy); the values must be the
+    # checkpoint's bytes, and a float64 checkpoint (another tool's) must give np.float32(x).
+    src = checkpoints.resolve_prefix(os.path.join(ref, "checkpoints", "illumination_adjust_net_train"))
+    stored = checkpoints.read_tensors(src)
+    net = models.build_network("Illumination_adjust_net")
+    checkpoints.load_network_weights(net, src)
+    loaded = checkpoints.network_tensors(net)
+    assert sorted(loaded) == sorted(k for k in stored if k.startswith("Illumination_adjust_net/"))
+    for name, value in loaded.items():
+        assert value.tobytes() == stored[name].tobytes(), name
+    rng = np.random.default_rng(7)
+    wide = {k: rng.normal(size=v.shape) for k, v in loaded.items()}  # float64
+    prefix = checkpoints.write_tf1(str(tmp_path / "f64"), wide)
+    assert checkpoints.read_tensors(prefix)[next(iter(wide))].dtype == np.float64
+    checkpoints.load_network_weights(net, prefix)
+    for name, value in checkpoints.network_tensors(net).items():
+        assert value.dtype == np.float32
+        np.testing.assert_array_equal(value, wide[name].astype(np.float32))
