@@ -38,10 +38,15 @@ def one_inter_op_thread():
     with little to run side by side, so a second inter-op thread bought no speed in evaluate.py
     (0.35 s per 600x400 image either way). It cost 46 MiB of peak RSS there, growing image by
     image (glibc gives each thread that allocates tensors its own arena, and they fragment).
+    Once TensorFlow is running (a script's `main` called from a process that already used it),
+    its thread pools are fixed: the setting is then left as it is, which changes no result.
     """
     import tensorflow as tf
 
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
 
 
 def end_quickly(status):
