@@ -13,8 +13,8 @@ from kind_tf2.data import synthesize
 # learning rate (1e-4) leaves every network near its initialisation (a flat grey output), so the
 # rates are higher. Chosen by measurement (see issue 9): decomposition 600 steps, illumination 200,
 # restoration 200 at batch 4, which reached a mean SSIM (RGB) of about 0.84 under gt_ratio with
-# TensorFlow's oneDNN kernels on or off (0.81 on 2026-11-28, after later pipeline changes); restoration at
-# batch 2 or lr 1e-3 was unstable.
+# TensorFlow's oneDNN kernels on or off (0.81 on 2026-11-28, after later pipeline changes);
+# restoration at batch 2 or lr 1e-3 was unstable.
 QUICK = {
     "decomposition": {"epochs": 200, "batch_size": 4, "patch_size": 48, "learning_rate": 2e-3},
     "illumination": {"epochs": 100, "batch_size": 4, "patch_size": 48, "learning_rate": 1e-3},
