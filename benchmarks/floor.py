@@ -80,19 +80,13 @@ def child_port(stage, warmup, steps):
     process.import_tensorflow()
     import tensorflow as tf
 
+    import train_speed  # beside this file, on the path as the script's folder
     from kind_tf2 import models
 
     net = models.build_network(PORT_SCOPE[NETWORKS[stage][0]])
     arrays = [tf.constant(a) for a in _inputs(stage)]
-
-    @tf.function(autograph=False)
-    def forward_backward(*x):
-        with tf.GradientTape() as tape:
-            loss = tf.add_n([tf.reduce_mean(o) for o in tf.nest.flatten(net(*x, training=True))])
-        return tape.gradient(loss, net.trainable_variables)
-
+    fn = train_speed.network_pass(net, backward=NETWORKS[stage][-1])
     # Fetched as the original's session fetches its outputs: to host memory.
-    fn = forward_backward if NETWORKS[stage][-1] else tf.function(lambda *x: net(*x, training=False), autograph=False)
     return _timed(lambda: [t.numpy() for t in tf.nest.flatten(fn(*arrays))], warmup, steps)
 
 

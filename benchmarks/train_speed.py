@@ -60,6 +60,21 @@ def forward_flops(stage, batch, patch):
     return forward * passes
 
 
+def network_pass(model, backward=True):
+    """A compiled pass of `model` alone: its weight gradients of the sum of its outputs' means, or
+    (backward=False) its outputs in inference mode. No loss terms, no optimizer."""
+    if not backward:
+        return tf.function(lambda *x: model(*x, training=False), autograph=False)
+
+    @tf.function(autograph=False)
+    def forward_backward(*x):
+        with tf.GradientTape() as tape:
+            loss = tf.add_n([tf.reduce_mean(o) for o in tf.nest.flatten(model(*x, training=True))])
+        return tape.gradient(loss, model.trainable_variables)
+
+    return forward_backward
+
+
 def network_only(stage, steps, warmup, rounds, precision=None):
     """Median s of the stage network's forward and backward pass alone (no loss terms, no optimizer).
 
@@ -72,12 +87,7 @@ def network_only(stage, steps, warmup, rounds, precision=None):
     inputs = [tf.constant(rng.random((d["batch_size"] * passes, d["patch_size"], d["patch_size"], c), dtype=np.float32))
               for c in channels]
 
-    @tf.function(autograph=False)
-    def forward_backward(*x):
-        with tf.GradientTape() as tape:
-            loss = tf.add_n([tf.reduce_mean(o) for o in tf.nest.flatten(model(*x, training=True))])
-        return tape.gradient(loss, model.trainable_variables)
-
+    forward_backward = network_pass(model)
     for _ in range(warmup):
         forward_backward(*inputs)
     per_round = []

@@ -53,9 +53,9 @@ def load_pairs(pairs, log=None):
     Raises DatasetError listing every pair whose low and high sizes differ.
     """
     lows, highs, bad = [], [], []
-    decoded = _decoded(path for _, low_path, high_path in pairs for path in (low_path, high_path))
+    decoded = _decoded_pairs(pairs)
     for k, (name, low_path, high_path) in enumerate(pairs):
-        low, high = (image_ops.stretch(image_ops.raw_to_float(*next(decoded))).numpy() for _ in range(2))
+        low, high = (image_ops.load_decoded(*next(decoded)) for _ in range(2))
         if low.shape != high.shape:
             bad.append(f"{name} (low {low.shape[:2]}, high {high.shape[:2]})")
         lows.append(low)
@@ -85,6 +85,11 @@ def _decoded(paths, workers=None, ahead=4):
             yield pending.popleft().result()
 
 
+def _decoded_pairs(pairs):
+    """`_decoded` of each pair's low then high image, pair by pair."""
+    return _decoded(path for _, low_path, high_path in pairs for path in (low_path, high_path))
+
+
 def load_pair_stack(pairs, log=None):
     """The pairs as one array `[N, Hmax, Wmax, 6]` (low RGB | high RGB), for the patch sampler.
 
@@ -108,7 +113,7 @@ def load_pair_stack(pairs, log=None):
     # Filled image by image: no list of decoded images next to the stack (only a few decoded ahead).
     stack = np.zeros((len(pairs), h, w, 6), np.uint8)
     scales = {"low": np.zeros((len(pairs), 2), np.float32), "high": np.zeros((len(pairs), 2), np.float32)}
-    decoded = _decoded(path for _, low_path, high_path in pairs for path in (low_path, high_path))
+    decoded = _decoded_pairs(pairs)
     for k, (name, low_path, high_path) in enumerate(pairs):
         for part, path in ((0, low_path), (1, high_path)):
             pixels, peak = next(decoded)
