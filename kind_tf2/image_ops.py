@@ -81,12 +81,7 @@ def stretch_parameters(pixels):
 
 def load_image(path):
     """The original `load_images`: float32 `[H, W, 3]`, RGB / 255 then min-max stretched to [0, 1]."""
-    return load_decoded(*read_raw(path))
-
-
-def load_decoded(pixels, peak):
-    """`load_image` of an image already decoded by `read_raw` into `(pixels, peak)`."""
-    return stretch(raw_to_float(pixels, peak)).numpy()
+    return stretch(read_rgb(path)).numpy()
 
 
 def to_uint8(img):

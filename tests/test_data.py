@@ -100,14 +100,20 @@ def test_8bit_stack_gives_the_float_patches_of_load_image(tmp_path):
             pixels = rng.integers(3 * k, top, (h, w, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / sub / f"{k}.png")
     pairs = lol.pair_files(str(tmp_path))
-    stack, sizes, scales = lol.load_pair_stack(pairs)
-    assert stack.dtype == np.uint8 and scales is not None
+    arrays, sizes, scales = lol.load_pair_stack(pairs)
+    assert arrays["low"].dtype == np.uint8 and scales is not None
     lows, highs = lol.load_pairs(pairs)
-    floats = np.zeros(stack.shape, np.float32)
+    floats = np.zeros(arrays["low"].shape[:3] + (6,), np.float32)
     for k, (low, high) in enumerate(zip(lows, highs)):
         floats[k, : low.shape[0], : low.shape[1]] = np.concatenate([low, high], axis=-1)
+        # the 8-bit pixels themselves, zero-padded
+        for key, path in (("low", pairs[k][1]), ("high", pairs[k][2])):
+            want = np.zeros(arrays[key].shape[1:], np.uint8)
+            pixels = np.asarray(Image.open(path))
+            want[: pixels.shape[0], : pixels.shape[1]] = pixels
+            np.testing.assert_array_equal(arrays[key][k], want)
     args = dict(batch_size=4, patch_size=16, num_modes=8, seed=5)
-    raw = PatchSampler({"low": stack[..., :3], "high": stack[..., 3:]}, sizes, scales=scales, **args)
+    raw = PatchSampler(arrays, sizes, scales=scales, **args)
     ref = PatchSampler({"low": floats[..., :3], "high": floats[..., 3:]}, sizes, **args)
     for got, want in zip(raw.dataset(0, 8), ref.dataset(0, 8)):
         for key in ("low", "high"):
@@ -120,14 +126,51 @@ def test_host_stack_takes_tiling_views_whole_and_assembles_anything_else():
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (3, 5, 7, 6), dtype=np.uint8)
-    assert patches._whole_of_views([base[..., :3], base[..., 3:]]) is base
+    whole = patches._whole_of_views([base[..., :3], base[..., 3:]])
+    assert whole.shape == base.shape and whole.ctypes.data == base.ctypes.data
+    np.testing.assert_array_equal(whole, base)
     assert patches._whole_of_views([base[..., 3:], base[..., :3]]) is None  # out of order
     assert patches._whole_of_views([base[..., :2], base[..., 3:]]) is None  # a gap
-    assert patches._whole_of_views([base[:2, ..., :3], base[:2, ..., 3:]]) is None  # not the whole array
+    assert patches._whole_of_views([base[::2, ..., :3], base[::2, ..., 3:]]) is None  # every other image
+    assert patches._whole_of_views([base[:, :3, :, :3], base[:, :3, :, 3:]]) is None  # rows cut
     separate = [base[..., :3].copy(), base[..., 3:].copy()]
     assert patches._whole_of_views(separate) is None
+    assert patches._whole_of_views([base[1:, ..., :3], base[1:, ..., 3:]]) is not None  # a later block is whole too
     for parts in ([base[..., :3], base[..., 3:]], separate, [base[..., 3:], base[..., :3]]):
         np.testing.assert_array_equal(patches._host_stack(parts).numpy(), np.concatenate(parts, axis=-1))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_channel_stack_becomes_the_sampler_variable_without_a_copy(dtype):
+    import tensorflow as tf
+
+    from kind_tf2.data import patches
+
+    views = patches.channel_stack(3, 5, 7, {"a": 3, "b": 1, "c": 2}, dtype)
+    assert [v.shape for v in views.values()] == [(3, 5, 7, 3), (3, 5, 7, 1), (3, 5, 7, 2)]
+    assert all(v.dtype == dtype and not v.any() for v in views.values())
+    rng = np.random.default_rng(1)
+    for v in views.values():
+        v[...] = rng.integers(0, 255, v.shape)
+    want = np.concatenate(list(views.values()), axis=-1)
+    stack = patches._host_stack(list(views.values()))
+    np.testing.assert_array_equal(stack.numpy(), want)
+    # The variable's buffer is the aligned numpy memory itself.
+    start = views["a"].__array_interface__["data"][0]
+    assert start % 64 == 0
+    class Exported:  # what np.from_dlpack takes: the capsule TensorFlow exports, on the CPU (kDLCPU = 1)
+        def __dlpack__(self, **kwargs):
+            return tf.experimental.dlpack.to_dlpack(stack.read_value())
+
+        def __dlpack_device__(self):
+            return 1, 0
+
+    shared = np.from_dlpack(Exported())
+    assert shared.__array_interface__["data"][0] == start
+    # Patches cut from it are the pixels (TensorFlow aborts on a misaligned buffer).
+    sampler = PatchSampler(views, [(5, 7)] * 3, batch_size=2, patch_size=4, num_modes=8, seed=0)
+    batch = sampler.batch(0)
+    assert batch["a"].shape == (2, 4, 4, 3) and batch["c"].shape == (2, 4, 4, 2)
 
 
 def test_threaded_decoding_keeps_file_order_and_names_a_broken_file(tmp_path):
@@ -139,7 +182,7 @@ def test_threaded_decoding_keeps_file_order_and_names_a_broken_file(tmp_path):
         path = tmp_path / f"{k:02d}.png"
         Image.fromarray(rng.integers(0, 255, (5 + k, 7, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
-    decoded = list(lol._decoded(paths, workers=2, ahead=4))
+    decoded = list(lol._in_threads(image_ops.read_raw, paths, workers=2, ahead=4))
     assert [d[0].shape[0] for d in decoded] == [5 + k for k in range(11)]
     for (pixels, peak), path in zip(decoded, paths):
         assert peak == 255
@@ -151,4 +194,4 @@ def test_threaded_decoding_keeps_file_order_and_names_a_broken_file(tmp_path):
         np.testing.assert_array_equal(highs[k], image_ops.load_image(path))
     (tmp_path / "06.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(ValueError, match="06.png: not a readable image"):
-        list(lol._decoded(paths, workers=2, ahead=4))
+        list(lol._in_threads(image_ops.read_raw, paths, workers=2, ahead=4))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from kind_tf2 import checkpoints, models
+from kind_tf2.training import engine
 from kind_tf2.data import synthesize
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +45,16 @@ def test_three_stages_chain_and_write_everything(lol, tmp_path):
     assert "Starting decomposition from scratch" in out and "steps/s" in out
     assert (decom / "decom.weights.h5").is_file() and (decom / "ckpt-4.index").is_file()  # 2 epochs of 2 steps
     assert sorted(os.listdir(decom / "samples"))[:2] == ["high_1_1.png", "high_1_2.png"]
-    assert any(f.startswith("events.out.tfevents") for f in os.listdir(decom / "logs"))
+    # TensorBoard: every loss component and the learning rate at each of the 4 steps, the
+    # components being those of the progress lines.
+    scalars = engine.read_scalars(str(decom / "logs"))
+    printed = [(int(e), int(b), float(v)) for e, b, v in
+               re.findall(r"epoch \[(\d)/2\] step \[(\d)/2\] loss ([0-9.]+)", out)]
+    assert [(e - 1) * 2 + b for e, b, _ in printed] == [1, 2, 3, 4]
+    for tag in ("loss/loss_Decom", "loss/recon_loss_low", "loss/equal_R_loss", "learning_rate"):
+        assert scalars[tag][0] == [1, 2, 3, 4], tag
+    np.testing.assert_allclose(scalars["loss/loss_Decom"][1], [v for _, _, v in printed], atol=1e-6)
+    np.testing.assert_allclose(scalars["learning_rate"][1], [1e-4] * 4, rtol=1e-6)
     assert (decom / "tf1" / "checkpoint").is_file()
     for script, name in (("train_illumination.py", "illum"), ("train_restoration.py", "rest")):
         # Stage 2 from the port's folder, stage 3 from the exported TF1 checkpoint.

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from kind_tf2 import image_ops
+from kind_tf2.data.patches import channel_stack
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Size of LOL's training folder, against which the original hard-codes its split indices.
@@ -53,9 +54,10 @@ def load_pairs(pairs, log=None):
     Raises DatasetError listing every pair whose low and high sizes differ.
     """
     lows, highs, bad = [], [], []
-    decoded = _decoded_pairs(pairs)
+    # Decoded and stretched in the threads: 80 LOL images take about 0.2 s instead of 0.3.
+    loaded = _in_threads(image_ops.load_image, (path for _, low_path, high_path in pairs for path in (low_path, high_path)))
     for k, (name, low_path, high_path) in enumerate(pairs):
-        low, high = (image_ops.load_decoded(*next(decoded)) for _ in range(2))
+        low, high = next(loaded), next(loaded)
         if low.shape != high.shape:
             bad.append(f"{name} (low {low.shape[:2]}, high {high.shape[:2]})")
         lows.append(low)
@@ -67,36 +69,31 @@ def load_pairs(pairs, log=None):
     return lows, highs
 
 
-def _decoded(paths, workers=None, ahead=4):
-    """`image_ops.read_raw` of each path, in order, decoded by a few threads at a time.
+def _in_threads(fn, items, workers=None, ahead=4):
+    """`fn(item)` of each item, in order, computed by a few threads at a time.
 
-    PIL releases the GIL while it inflates a PNG, so two cores decode LOL's 600x400 images in
-    about half the time (40 pairs: 0.14 s instead of 0.25 s). At most `ahead` images per thread
-    wait decoded, so memory does not grow with the data set.
+    PIL releases the GIL while it inflates a PNG, and numpy while it copies, so two cores decode
+    LOL's 600x400 images in about half the time (40 pairs: 0.14 s instead of 0.25 s). At most
+    `ahead` items per thread wait done, so memory does not grow with the data set.
     """
     workers = workers or min(4, os.cpu_count() or 1)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         pending = collections.deque()
-        for path in paths:
-            pending.append(pool.submit(image_ops.read_raw, path))
+        for item in items:
+            pending.append(pool.submit(fn, item))
             if len(pending) >= workers * ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
 
 
-def _decoded_pairs(pairs):
-    """`_decoded` of each pair's low then high image, pair by pair."""
-    return _decoded(path for _, low_path, high_path in pairs for path in (low_path, high_path))
-
-
 def load_pair_stack(pairs, log=None):
-    """The pairs as one array `[N, Hmax, Wmax, 6]` (low RGB | high RGB), for the patch sampler.
+    """The pairs as channel slices `{"low", "high"}` `[N, Hmax, Wmax, 3]` of one array (`patches.channel_stack`).
 
-    Returns `(stack, sizes [N, 2] int32, scales)`. When every image is 8-bit (LOL) the stack is
-    the uint8 pixels, a quarter of float32's memory, and `scales` is `{"low": [N, 2], "high":
+    Returns `(arrays, sizes [N, 2] int32, scales)`. When every image is 8-bit (LOL) the arrays
+    are the uint8 pixels, a quarter of float32's memory, and `scales` is `{"low": [N, 2], "high":
     [N, 2]}` float32 of `image_ops.stretch_parameters`, with which the sampler stretches each
-    patch to exactly the floats of `image_ops.load_image`. Otherwise the stack is those floats
+    patch to exactly the floats of `image_ops.load_image`. Otherwise the arrays are those floats
     and `scales` is None. Smaller images are zero-padded. Raises DatasetError listing every pair
     whose low and high sizes differ, before anything is decoded.
     """
@@ -110,26 +107,35 @@ def load_pair_stack(pairs, log=None):
         raise DatasetError("low/high sizes differ: " + ", ".join(bad))
     sizes = np.array(sizes, np.int32)
     h, w = sizes.max(axis=0)
-    # Filled image by image: no list of decoded images next to the stack (only a few decoded ahead).
-    stack = np.zeros((len(pairs), h, w, 6), np.uint8)
-    scales = {"low": np.zeros((len(pairs), 2), np.float32), "high": np.zeros((len(pairs), 2), np.float32)}
-    decoded = _decoded_pairs(pairs)
-    for k, (name, low_path, high_path) in enumerate(pairs):
-        for part, path in ((0, low_path), (1, high_path)):
-            pixels, peak = next(decoded)
-            if pixels.dtype != np.uint8 or peak != 255:
-                if log:
-                    log(f"{path} is not 8-bit RGB: training images are kept as float32")
-                lows, highs = load_pairs(pairs, log)
-                stack = np.zeros((len(pairs), h, w, 6), np.float32)
-                for j, (low, high) in enumerate(zip(lows, highs)):
-                    stack[j, : low.shape[0], : low.shape[1]] = np.concatenate([low, high], axis=-1)
-                return stack, sizes, None
-            stack[k, : pixels.shape[0], : pixels.shape[1], 3 * part : 3 * part + 3] = pixels
-            scales[("low", "high")[part]][k] = image_ops.stretch_parameters(pixels)
-        if log and (k + 1) % 100 == 0:
-            log(f"loaded {k + 1}/{len(pairs)} pairs")
-    return stack, sizes, scales
+    n = len(pairs)
+    arrays = channel_stack(n, h, w, {"low": 3, "high": 3}, np.uint8)
+    scales = {"low": np.zeros((n, 2), np.float32), "high": np.zeros((n, 2), np.float32)}
+
+    def fill(job):
+        # In the decoding thread: the image goes straight into its slot, nothing waits decoded.
+        k, key, path = job
+        pixels, peak = image_ops.read_raw(path)
+        if pixels.dtype != np.uint8 or peak != 255:
+            return path
+        arrays[key][k, : pixels.shape[0], : pixels.shape[1]] = pixels
+        scales[key][k] = image_ops.stretch_parameters(pixels)
+        return None
+
+    jobs = ((k, key, path) for k, (_, low_path, high_path) in enumerate(pairs)
+            for key, path in (("low", low_path), ("high", high_path)))
+    for j, not_8bit in enumerate(_in_threads(fill, jobs)):
+        if not_8bit:
+            if log:
+                log(f"{not_8bit} is not 8-bit RGB: training images are kept as float32")
+            lows, highs = load_pairs(pairs, log)
+            arrays = channel_stack(n, h, w, {"low": 3, "high": 3}, np.float32)
+            for k, (low, high) in enumerate(zip(lows, highs)):
+                arrays["low"][k, : low.shape[0], : low.shape[1]] = low
+                arrays["high"][k, : high.shape[0], : high.shape[1]] = high
+            return arrays, sizes, None
+        if log and (j + 1) % 200 == 0:
+            log(f"loaded {(j + 1) // 2}/{n} pairs")
+    return arrays, sizes, scales
 
 
 def _header_size(path):

@@ -161,6 +161,7 @@ class Trainer:
             model=self.model, optimizer=self.optimizer, step=self.step, epoch=self.epoch
         )
         self.bad_names = None  # set when the step is traced
+        self._write_scalars = None  # set by `fit` on the chief: the step then writes its TensorBoard scalars
         # XLA fuses the many small element-wise ops of the losses; results then differ from the
         # original by float rounding (about 2e-6), so it is opt-in.
         self._grads_fn = (tf.function(self._replica_grads, jit_compile=True, autograph=False)
@@ -192,7 +193,7 @@ class Trainer:
     def _replica_apply(self, grads):
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
 
-    def _distributed_step(self, batch):
+    def _distributed_step(self, batch, step=None):
         parts, grads, bad = self.strategy.run(self._grads_fn, args=(batch,))
         bad = self.strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
         finite = tf.reduce_all(tf.equal(bad, 0))
@@ -217,10 +218,15 @@ class Trainer:
         # strategy.run inside the branch: the optimizer's cross-replica merge_call then happens
         # in the graph it was entered from, which MirroredStrategy requires.
         tf.cond(apply, lambda: self.strategy.run(self._replica_apply, args=(grads,)), lambda: None)
+        if step is not None and self._write_scalars is not None:
+            # In the step's own graph: a second compiled call per step cost about 0.5 ms (4 % of an
+            # illumination step), and its first call 0.08 s of every run's start.
+            self._write_scalars(parts, self.optimizer.learning_rate, step, self.skipped)
         return parts
 
-    def train_step(self, batch):
-        return self._step_fn(batch)
+    def train_step(self, batch, step=None):
+        """One step; `step` (int64 scalar tensor, the global step taken), given by `fit`, also writes the scalars."""
+        return self._step_fn(batch) if step is None else self._step_fn(batch, step)
 
     def set_learning_rate(self, value):
         self.optimizer.learning_rate = value
@@ -259,7 +265,7 @@ class Trainer:
                 first = max(0, run.start_step - epoch * spe)
                 t0 = time.time()
                 for b in range(first, spe):
-                    parts = self.train_step(next(iterator))
+                    parts = self.train_step(next(iterator), tf.constant(epoch * spe + b + 1, tf.int64))
                     self._after_step(run, parts, epoch, b, first, lr, t0)
                     if b + 1 < spe:  # at an epoch's last step, after its checkpoint and samples
                         preemption.check(epoch * spe + b + 1)
@@ -311,8 +317,8 @@ class Trainer:
             reshuffle=stage.reshuffle, names=data.names, scales=data.scales,
         )
         if release_data:
-            # The sampler holds the training images now (in TF memory); a second copy here would
-            # only raise the peak.
+            # The sampler holds the training images now (the same memory for `channel_stack`
+            # slices, else a copy in TF memory); the variable keeps what it needs alive.
             data.arrays = None
         sample_dir = os.path.join(cfg.checkpoint_dir, "samples")
         writer = tf.summary.create_file_writer(os.path.join(cfg.checkpoint_dir, "logs")) if is_chief else None
@@ -324,9 +330,11 @@ class Trainer:
             with faults.writing("run configuration", path):
                 image_ops.atomic_write_text(path, json.dumps(config, indent=1))
         saved_step = start_step if manager.latest_checkpoint else None
-        scalars = writer and _scalar_writer(writer, skips=cfg.nan_policy == "skip_step")
+        self._write_scalars = writer and _scalar_writer(writer, skips=cfg.nan_policy == "skip_step")
+        # Traced anew for this run: the step writes with this run's summary writer.
+        self._step_fn = tf.function(self._distributed_step, autograph=False)
         return _Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, start_epoch, start_step,
-                    sampler, writer, sample_dir, scalars, saved_step)
+                    sampler, writer, sample_dir, saved_step)
 
     @contextlib.contextmanager
     def _preemption(self, run):
@@ -409,11 +417,8 @@ class Trainer:
             )
 
     def _after_step(self, run, parts, epoch, b, first, lr, t0):
-        """TensorBoard scalars of every loss component, and a progress line every `log_every` steps."""
+        """A progress line every `log_every` steps (the step itself wrote its TensorBoard scalars)."""
         cfg = self.config
-        step = epoch * run.steps_per_epoch + b + 1
-        if run.writer is not None:
-            run.write_scalars(parts, tf.constant(lr, tf.float32), tf.constant(step, tf.int64), self.skipped)
         if (b + 1) % cfg.log_every == 0 or b + 1 == run.steps_per_epoch:
             rate = (b + 1 - first) / (time.time() - t0)
             total = float(parts[self.stage.total_name])
@@ -476,7 +481,6 @@ class _Run:
     sampler: PatchSampler
     writer: object
     sample_dir: str
-    write_scalars: object  # (parts, lr, step, skipped) -> None: this step's TensorBoard scalars
     saved_step: int = None  # the step of the newest checkpoint in ckpt_dir (None: none yet)
 
 
@@ -510,13 +514,12 @@ class _Preemption:
 
 
 def _scalar_writer(writer, skips):
-    """One compiled call per step for every loss component, the learning rate and (skips) the skipped steps.
+    """`write(parts, lr, step, skipped)`: every loss component, the learning rate and (skips) the skipped steps.
 
-    Eager, each scalar is a handful of op dispatches: about 1.5 ms a step, 10 % of an
-    illumination step. The function is bound to `writer`, which is default while it traces.
+    Called inside the compiled step (`Trainer._distributed_step`), in its cross-replica part; the
+    ops are bound to `writer`, which is default while the step traces.
     """
 
-    @tf.function(autograph=False)
     def write(parts, lr, step, skipped):
         with writer.as_default():
             for k, v in parts.items():

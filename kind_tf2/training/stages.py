@@ -8,13 +8,14 @@ import tensorflow as tf
 
 from kind_tf2 import checkpoints, image_ops, losses, models
 from kind_tf2.data import decomposed, lol
+from kind_tf2.data.patches import channel_stack
 
 
 @dataclasses.dataclass
 class StageData:
     """Full training images of a stage (patches are cut on the fly) and what its samples show."""
 
-    arrays: dict  # {key: [N, H, W, C] float32}, padded to the largest image
+    arrays: dict  # {key: [N, H, W, C]} padded to the largest image: channel slices of one stack (uint8 or float32)
     sizes: np.ndarray  # [N, 2] true (H, W) of each image
     names: list  # file name of each training image
     eval_items: list  # stage-specific tuples for the sample images
@@ -33,14 +34,21 @@ class ScoreItem:
     high_path: str  # its ground truth file
 
 
-def stack_padded(images):
-    """`([N, Hmax, Wmax, C] float32, [N, 2] sizes)` from a list of `[H, W, C]` arrays."""
-    sizes = np.array([im.shape[:2] for im in images], np.int32)
+def stack_padded(groups):
+    """Each key's images, zero-padded, in channel slices of one stack (`patches.channel_stack`).
+
+    groups: `{key: [N arrays [H_n, W_n, C_key]]}`, image n of every key of the same size. Returns
+    `({key: [N, Hmax, Wmax, C_key] float32}, sizes [N, 2] int32)`; the sampler takes the slices as
+    its variable without a copy.
+    """
+    first = next(iter(groups.values()))
+    sizes = np.array([im.shape[:2] for im in first], np.int32)
     h, w = sizes.max(axis=0)
-    out = np.zeros((len(images), h, w, images[0].shape[2]), np.float32)
-    for k, im in enumerate(images):
-        out[k, : im.shape[0], : im.shape[1]] = im
-    return out, sizes
+    arrays = channel_stack(len(first), h, w, {key: images[0].shape[2] for key, images in groups.items()}, np.float32)
+    for key, images in groups.items():
+        for k, im in enumerate(images):
+            arrays[key][k, : im.shape[0], : im.shape[1]] = im
+    return arrays, sizes
 
 
 def _load_frozen_decom(path, log):
@@ -157,16 +165,14 @@ class Decomposition(Stage):
 
     def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
         pairs = lol.pair_files(os.path.join(data_dir, "our485"))
-        stack, sizes, scales = lol.load_pair_stack(pairs, log)
+        arrays, sizes, scales = lol.load_pair_stack(pairs, log)
         eval_items = []
         eval_dir = os.path.join(data_dir, "eval15")
         if os.path.isdir(eval_dir):
             eval_items = list(zip(*lol.load_pairs(lol.pair_files(eval_dir))))
         else:
             log(f"{eval_dir} does not exist: no sample images will be written")
-        # Views of one array: the sampler copies them into one variable.
-        return StageData({"low": stack[..., :3], "high": stack[..., 3:]}, sizes, [p[0] for p in pairs],
-                         eval_items, scales=scales)
+        return StageData(arrays, sizes, [p[0] for p in pairs], eval_items, scales=scales)
 
     def transform(self, batch):
         return {"low": batch["low"], "high": batch["high"]}
@@ -204,11 +210,9 @@ class Illumination(Stage):
             data_dir, decom_checkpoint, log, (False, False), decom_cache)
         train = lol.original_split(len(pairs), 0, 450)
         evals = lol.original_split(len(pairs), 451, 480)
-        low, sizes = stack_padded([i_low[k] for k in train])
-        high, _ = stack_padded([i_high[k] for k in train])
+        arrays, sizes = stack_padded({"low_i": [i_low[k] for k in train], "high_i": [i_high[k] for k in train]})
         log(f"illumination split: train {len(train)} images {train[0]}..{train[-1]}, eval {len(evals)}")
-        data = StageData({"low_i": low, "high_i": high}, sizes, [pairs[k][0] for k in train],
-                         [i_low[k] for k in evals][:10])
+        data = StageData(arrays, sizes, [pairs[k][0] for k in train], [i_low[k] for k in evals][:10])
         if scoring:
             data.scoring = [ScoreItem(pairs[k][0], (i_low[k], i_high[k]), i_high[k], pairs[k][1], pairs[k][2])
                             for k in evals]
@@ -284,9 +288,8 @@ class Restoration(Stage):
                 eval_r_high, _ = _decompose_all(decom, eval_highs, log, "eval15 high")
                 score += [ScoreItem(p[0], ri, np.power(rh, np.float32(1.2)), p[1], p[2])
                           for p, ri, rh in zip(eval_pairs, decomposed, eval_r_high)]
-        arrays = {}
-        for key, images in (("low_r", r_low), ("low_i", i_low), ("high_r", r_high)):
-            arrays[key], sizes = stack_padded([images[k] for k in train])
+        arrays, sizes = stack_padded({key: [images[k] for k in train]
+                                      for key, images in (("low_r", r_low), ("low_i", i_low), ("high_r", r_high))})
         log(f"restoration split: train {len(train)} images, eval {len(evals)} (incl. eval15)")
         return StageData(arrays, sizes, [pairs[k][0] for k in train], evals, score if scoring else None)
 
