@@ -4,7 +4,7 @@ from absl import app
 
 from kind_tf2 import process
 
-process.import_tensorflow()  # first: leaves out Keras' optional display modules
+process.import_tensorflow()  # first: no collections while importing, optional modules left out
 
 from kind_tf2.training import engine, stages  # noqa: E402
 
