@@ -7,6 +7,13 @@ read from the scripts' own per-step progress lines, timestamped as they arrive o
 mean gap between consecutive step lines of an epoch, leaving out the first `--warmup_steps` of
 the run (tracing, first allocations) and the end-of-epoch actions (checkpoints, samples).
 
+Both must do the same work. The original slices LOL's hard-coded splits literally (illumination
+trains on images [0:450], restoration on [0:466]), so on a smaller set it trains on every image;
+the port scales those splits to the set's size (`lol.original_split`), keeping some for its
+samples. At the default 46 pairs both train the same number of steps per epoch in every stage
+(decomposition 4, illumination 4, restoration 11); the table counts each run's step lines and
+says so when they differ.
+
 The original (github zhangyhuaee/KinD) runs unchanged except its `epoch = N` line; get it with
 the search tool's `fetch` and `git show HEAD:<file>`, and give its Python a venv with
 tensorflow-cpu==2.21.0 tf_slim scikit-image scipy (README, "Benchmarks").
@@ -49,11 +56,12 @@ ORIGINAL_EPOCH_LINE = re.compile(r"^epoch = \d+\s*$", re.M)
 
 @dataclasses.dataclass
 class Result:
-    """One whole process: wall seconds, peak RSS in MiB, steady-state s/step (None for evaluate)."""
+    """One whole process: wall seconds, peak RSS in MiB, steady-state s/step and step lines (None for evaluate)."""
 
     wall: float
     rss_mib: float
     s_per_step: float
+    steps: int = None
 
 
 def run_timed(cmd, cwd, env, log_path, check=True, preexec_fn=None):
@@ -176,7 +184,8 @@ def main():
     parser.add_argument("--reference", default=os.path.join(ROOT, "..", "shared", "kind_reference"))
     parser.add_argument("--jobs", default=",".join(JOBS))
     parser.add_argument("--repeats", type=int, default=3, help="runs of each implementation; medians are reported")
-    parser.add_argument("--pairs", type=int, default=40, help="synthetic training pairs")
+    parser.add_argument("--pairs", type=int, default=46,
+                        help="synthetic training pairs (46: the same steps per epoch in both, see above)")
     parser.add_argument("--eval_pairs", type=int, default=5, help="synthetic eval15 pairs (restoration decomposes them)")
     parser.add_argument("--height", type=int, default=400)
     parser.add_argument("--width", type=int, default=600)
@@ -213,10 +222,13 @@ def main():
             for impl, make in (("original", original_run_dir), ("port", port_command)):
                 cwd, cmd = make(args, ws, job, epochs.get(job), k)
                 wall, rss, lines = run_timed(cmd, cwd, env, os.path.join(cwd, "log.txt"))
-                step = None if job == "evaluate" else steady_s_per_step(lines, STEP_LINE[impl], args.warmup_steps)
-                results.setdefault(job, {}).setdefault(impl, []).append(Result(wall, rss, step))
+                step = count = None
+                if job != "evaluate":
+                    step = steady_s_per_step(lines, STEP_LINE[impl], args.warmup_steps)
+                    count = sum(1 for line, _ in lines if STEP_LINE[impl].search(line))
+                results.setdefault(job, {}).setdefault(impl, []).append(Result(wall, rss, step, count))
                 print(f"  {job:<14}{impl:<9} run {k + 1}: {wall:7.2f} s, peak RSS {rss:6.0f} MiB"
-                      + (f", {step:.4f} s/step" if step else ""), flush=True)
+                      + (f", {count} steps, {step:.4f} s/step" if step else ""), flush=True)
     print_table(results, epochs)
     if args.json:
         with open(args.json, "w") as f:
@@ -235,12 +247,20 @@ def summarize(runs):
 
 def print_table(results, epochs):
     print(f"\n{'job':<15}{'original s':>11}{'port s':>9}{'ratio':>8}{'RSS orig':>10}{'RSS port':>10}"
-          f"{'s/step orig':>13}{'s/step port':>13}{'ratio':>8}")
+          f"{'steps':>10}{'s/step orig':>13}{'s/step port':>13}{'ratio':>8}")
+    unequal = []
     for job, d in results.items():
         (ow, orss, ostep), (pw, prss, pstep) = summarize(d["original"]), summarize(d["port"])
+        counts = [sorted({r.steps for r in d[impl]}) for impl in ("original", "port")]
+        steps = "/".join(",".join(map(str, c)) for c in counts) if counts[0] != [None] else "-"
+        if counts[0] != counts[1]:
+            unequal.append(f"{job} (original {counts[0]}, port {counts[1]})")
         steady = f"{ostep:>13.4f}{pstep:>13.4f}{ostep / pstep:>7.2f}x" if ostep and pstep else f"{'-':>13}{'-':>13}{'-':>8}"
-        print(f"{job:<15}{ow:>11.2f}{pw:>9.2f}{ow / pw:>7.2f}x{orss:>8.0f}Mi{prss:>8.0f}Mi{steady}")
-    print("(medians; ratio = original / port, above 1 the port is faster; RSS in MiB)")
+        print(f"{job:<15}{ow:>11.2f}{pw:>9.2f}{ow / pw:>7.2f}x{orss:>8.0f}Mi{prss:>8.0f}Mi{steps:>10}{steady}")
+    print("(medians; ratio = original / port, above 1 the port is faster; RSS in MiB; steps: original/port)")
+    if unequal:
+        print("WARNING: different numbers of training steps, so the wall times compare different work: "
+              + "; ".join(unequal) + " (see --pairs)")
 
 
 if __name__ == "__main__":
