@@ -121,6 +121,29 @@ def test_8bit_stack_gives_the_float_patches_of_load_image(tmp_path):
             np.testing.assert_array_equal(got[key].numpy(), want[key].numpy())
 
 
+def test_a_16bit_image_makes_the_whole_stack_float32(tmp_path):
+    # One 16-bit image, early (8-bit ones still queued in the decoding threads), and every image
+    # comes out as the float32 of `load_image`.
+    rng = np.random.default_rng(5)
+    for sub in ("low", "high"):
+        (tmp_path / sub).mkdir()
+    for k in range(12):
+        for sub in ("low", "high"):
+            path = tmp_path / sub / f"{k:02d}.png"
+            if (k, sub) == (1, "high"):
+                Image.fromarray(rng.integers(0, 65535, (20, 24), dtype=np.uint16)).save(path)  # mode I;16
+            else:
+                Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(path)
+    pairs = lol.pair_files(str(tmp_path))
+    lines = []
+    arrays, sizes, scales = lol.load_pair_stack(pairs, log=lines.append)
+    assert scales is None and arrays["low"].dtype == arrays["high"].dtype == np.float32
+    assert any("01.png is not 8-bit RGB" in line for line in lines)
+    for k, (_, low_path, high_path) in enumerate(pairs):
+        np.testing.assert_array_equal(arrays["low"][k], image_ops.load_image(low_path))
+        np.testing.assert_array_equal(arrays["high"][k], image_ops.load_image(high_path))
+
+
 def test_host_stack_takes_tiling_views_whole_and_assembles_anything_else():
     from kind_tf2.data import patches
 
