@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from kind_tf2 import image_ops
-from kind_tf2.data.patches import channel_stack
+from kind_tf2.data.patches import channel_stack, stack_padded
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Size of LOL's training folder, against which the original hard-codes its split indices.
@@ -131,11 +131,7 @@ def load_pair_stack(pairs, log=None):
             if log:
                 log(f"{not_8bit} is not 8-bit RGB: training images are kept as float32")
             lows, highs = load_pairs(pairs, log)
-            floats = channel_stack(n, h, w, {"low": 3, "high": 3}, np.float32)
-            for k, (low, high) in enumerate(zip(lows, highs)):
-                floats["low"][k, : low.shape[0], : low.shape[1]] = low
-                floats["high"][k, : high.shape[0], : high.shape[1]] = high
-            return floats, sizes, None
+            return stack_padded({"low": lows, "high": highs})[0], sizes, None
         if log and (j + 1) % 200 == 0:
             log(f"loaded {(j + 1) // 2}/{n} pairs")
     return pixels8, sizes, scales

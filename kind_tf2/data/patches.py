@@ -164,6 +164,23 @@ def channel_stack(n, h, w, channels, dtype):
     return views
 
 
+def stack_padded(groups):
+    """Each key's images, zero-padded, in channel slices of one stack (`channel_stack`).
+
+    groups: `{key: [N arrays [H_n, W_n, C_key]]}`, image n of every key of the same size. Returns
+    `({key: [N, Hmax, Wmax, C_key] float32}, sizes [N, 2] int32)`; the sampler takes the slices as
+    its variable without a copy.
+    """
+    first = next(iter(groups.values()))
+    sizes = np.array([im.shape[:2] for im in first], np.int32)
+    h, w = sizes.max(axis=0)
+    arrays = channel_stack(len(first), h, w, {key: images[0].shape[2] for key, images in groups.items()}, np.float32)
+    for key, images in groups.items():
+        for k, im in enumerate(images):
+            arrays[key][k, : im.shape[0], : im.shape[1]] = im
+    return arrays, sizes
+
+
 def _memory_owner(a):
     while isinstance(a.base, np.ndarray):
         a = a.base

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from kind_tf2 import checkpoints, image_ops, losses, models
 from kind_tf2.data import decomposed, lol
-from kind_tf2.data.patches import channel_stack
+from kind_tf2.data.patches import stack_padded
 
 
 @dataclasses.dataclass
@@ -32,23 +32,6 @@ class ScoreItem:
     target: np.ndarray  # `[H, W, C]` in [0, 1]: R_high ** 1.2 or I_high
     low_path: str  # the low-light image file
     high_path: str  # its ground truth file
-
-
-def stack_padded(groups):
-    """Each key's images, zero-padded, in channel slices of one stack (`patches.channel_stack`).
-
-    groups: `{key: [N arrays [H_n, W_n, C_key]]}`, image n of every key of the same size. Returns
-    `({key: [N, Hmax, Wmax, C_key] float32}, sizes [N, 2] int32)`; the sampler takes the slices as
-    its variable without a copy.
-    """
-    first = next(iter(groups.values()))
-    sizes = np.array([im.shape[:2] for im in first], np.int32)
-    h, w = sizes.max(axis=0)
-    arrays = channel_stack(len(first), h, w, {key: images[0].shape[2] for key, images in groups.items()}, np.float32)
-    for key, images in groups.items():
-        for k, im in enumerate(images):
-            arrays[key][k, : im.shape[0], : im.shape[1]] = im
-    return arrays, sizes
 
 
 def _load_frozen_decom(path, log):
