@@ -46,7 +46,8 @@ def define_network_flags():
     flags.DEFINE_string("decom_checkpoint", None, "DecomNet: a TF1 checkpoint or a training folder; "
                         "overrides --checkpoint_dir.")
     flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net, likewise.")
-    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise.")
+    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise; 'none': no restoration "
+                        "(R_hat = R), to see what the other two networks give alone.")
 
 
 class EvalError(ValueError):

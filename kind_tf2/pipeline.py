@@ -11,6 +11,25 @@ _MAP = tf.TensorSpec([None, None, None, 1], tf.float32)
 _PER_IMAGE = tf.TensorSpec([None, 1, 1, 1], tf.float32)
 
 
+NO_RESTORATION = "none"  # `restoration="none"`: R_hat = R, the pipeline without its third network
+
+
+class NoRestoration:
+    """Stands in for Restoration_net when it is left out on purpose: returns the decomposed R as it is.
+
+    Asked for by name only (`restoration="none"`, `--restoration_checkpoint=none`), never as a fallback
+    for missing weights. It shows what the released DecomNet and Illumination_adjust_net give alone,
+    i.e. what the restoration stage must add. r: `[N, H, W, 3]`, i: `[N, H, W, 1]`; returns r.
+    """
+
+    name = "no_restoration"
+    receptive_margin = 0
+    weights = ()
+
+    def __call__(self, r, i, training=False):
+        return r
+
+
 class KinD:
     """The three KinD networks and the original evaluate scripts' post-processing.
 
@@ -46,7 +65,8 @@ class KinD:
         `Restoration_net_train/`, TF1 files or training folders inside) or the port's own
         (`decom.weights.h5`, `restoration.weights.h5`, `illumination.weights.h5`).
         decom / restoration / illumination: per-network sources (any form
-        `checkpoints.load_network_weights` takes); they override `path`.
+        `checkpoints.load_network_weights` takes); they override `path`. restoration="none": no
+        Restoration_net at all (`NoRestoration`, R_hat = R).
         log: optional callable taking one line per loaded network.
         """
         overrides = {
@@ -55,6 +75,11 @@ class KinD:
             models.ILLUMINATION_SCOPE: illumination,
         }
         nets, sources, problems = {}, {}, []
+        if isinstance(restoration, str) and restoration.lower() == NO_RESTORATION:
+            nets[models.RESTORATION_SCOPE], sources[models.RESTORATION_SCOPE] = NoRestoration(), NO_RESTORATION
+            del overrides[models.RESTORATION_SCOPE]
+            if log:
+                log(f"no {models.RESTORATION_SCOPE}: the decomposed R is used as it is (restoration=none)")
         for scope, source in overrides.items():
             if source is None and path is not None:
                 if not os.path.isdir(path):

@@ -5,21 +5,12 @@ import time
 
 from absl import app, flags, logging
 
-from kind_tf2 import reproduce
+from kind_tf2 import presets, reproduce
 from kind_tf2.data import synthesize
 
-# Short settings that finish in about a minute on 2 CPU cores. Only the quickstart uses them; the
-# training defaults stay the original's. With a few hundred steps instead of ~100k, the original
-# learning rate (1e-4) leaves every network near its initialisation (a flat grey output), so the
-# rates are higher. Chosen by measurement (see issue 9): decomposition 600 steps, illumination 200,
-# restoration 200 at batch 4, which reached a mean SSIM (RGB) of about 0.84 under gt_ratio with
-# TensorFlow's oneDNN kernels on or off (0.81 on 2026-11-28, after later pipeline changes);
-# restoration at batch 2 or lr 1e-3 was unstable.
-QUICK = {
-    "decomposition": {"epochs": 200, "batch_size": 4, "patch_size": 48, "learning_rate": 2e-3},
-    "illumination": {"epochs": 100, "batch_size": 4, "patch_size": 48, "learning_rate": 1e-3},
-    "restoration": {"epochs": 100, "batch_size": 4, "patch_size": 48, "learning_rate": 5e-4},
-}
+# Short settings that finish in about a minute on 2 CPU cores: the `quickstart` preset (see
+# `kind_tf2.presets` for how they were chosen). The training defaults stay the original's.
+QUICK = presets.get("quickstart").stages
 # Synthetic scenes: 12 training and 3 evaluation pairs of 96x128, darkened as the synthesizer's
 # default (gamma 2..4, exposure 0.3..0.7) but with less sensor noise, so that a few minutes of
 # training can show the ground truth's colours and structure.

@@ -91,7 +91,8 @@ class Report:
             elif kind == "img":
                 with open(block[1], "rb") as f:
                     data = base64.b64encode(f.read()).decode("ascii")
-                parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{e(block[2])}'>"
+                mime = "image/jpeg" if block[1].lower().endswith((".jpg", ".jpeg")) else "image/png"
+                parts.append(f"<figure><img src='data:{mime};base64,{data}' alt='{e(block[2])}'>"
                              f"<figcaption>{e(block[2])}</figcaption></figure>")
             elif kind == "pre":
                 parts.append(f"<pre>{e(block[1])}</pre>")

@@ -3,12 +3,13 @@
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import time
 
 from absl import app, flags, logging
 
-from kind_tf2 import checkpoints, evaluation, image_ops, metrics, models, plots
+from kind_tf2 import checkpoints, evaluation, image_ops, metrics, models, plots, presets
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.report import Report, versions
 
@@ -16,10 +17,19 @@ STAGE_ORDER = ("decomposition", "illumination", "restoration")
 # Flag prefix of each stage: --decom_epochs, --illumination_batch_size, --restoration_loss, ...
 FLAG_PREFIX = {"decomposition": "decom", "illumination": "illumination", "restoration": "restoration"}
 OVERRIDABLE = {"epochs": int, "batch_size": int, "patch_size": int, "learning_rate": float,
-               "eval_every": int, "log_every": int, "loss": str}
+               "eval_every": int, "log_every": int, "loss": str, "lr_schedule": str, "mixed_precision": str}
+# Stages whose network can be given instead of trained (--decom_checkpoint, --illumination_checkpoint).
+GIVEN_FLAG = {"decomposition": "decom_checkpoint", "illumination": "illumination_checkpoint"}
 STATE_FILE = "reproduce.json"
-# Settings that change what a stage learns; log_every and eval_every do not.
-_IDENTITY_EXCLUDE = ("log_every", "eval_every", "checkpoint_dir", "data_dir", "decom_checkpoint", "export_tf1")
+# Settings that change what a stage learns; log_every and eval_every do not, nor where the
+# DecomNet cache lives (the same float32 values either way).
+_IDENTITY_EXCLUDE = ("log_every", "eval_every", "checkpoint_dir", "data_dir", "decom_checkpoint", "export_tf1",
+                     "decom_cache")
+# Added after runs were recorded: absent from a stored identity means their default.
+_IDENTITY_DEFAULTS = {"lr_schedule": None}
+# The validation split of our485: the pairs after restoration's training range [0:466] (sorted
+# names 466..484), never trained on by Restoration_net. Schedules are chosen on it, not on eval15.
+VALIDATION_SPLIT = (466, 485)
 
 
 class ReproduceError(ValueError):
@@ -32,7 +42,11 @@ class ReproduceConfig:
 
     data_dir: str = "./LOLdataset"
     out: str = "./runs/kind"
-    overrides: dict = dataclasses.field(default_factory=dict)  # {stage: {setting: value}}
+    overrides: dict = dataclasses.field(default_factory=dict)  # {stage: {setting: value}}, over the preset's
+    preset: str = "original"  # a name in presets.PRESETS: per-stage settings over the original's
+    given: dict = dataclasses.field(default_factory=dict)  # {stage: checkpoint} used instead of training it
+    decom_cache: str = None  # DecompositionCache folder for stages 2 and 3 (None: decompose every run)
+    validation: bool = False  # also score the our485 validation split (VALIDATION_SPLIT) under gt_ratio
     seed: int = 0
     strategy: str = "default"
     reference_checkpoint_dir: str = None
@@ -41,6 +55,8 @@ class ReproduceConfig:
     deterministic: bool = False
     title: str = "KinD reproduction"
     log_steps: bool = True  # progress lines of every training step (the quickstart keeps them out)
+    command: str = None  # the command line that made the run, written at the top of the report
+    publish_dir: str = None  # copy the report, plots and metrics there at the end (`publish`)
 
 
 def stage_folder(out, stage):
@@ -48,20 +64,37 @@ def stage_folder(out, stage):
     return os.path.join(out, "checkpoint", checkpoints.TF1_SUBDIR[stage.scope])
 
 
+def _preset(cfg):
+    try:
+        return presets.get(cfg.preset)
+    except KeyError as e:
+        raise ReproduceError(e.args[0]) from None
+
+
+def network_source(cfg, name):
+    """Where stage `name`'s network comes from: the given checkpoint, or this run's stage folder."""
+    return cfg.given.get(name) or stage_folder(cfg.out, _stage(name))
+
+
 def train_config(cfg, stage):
-    """The stage's TrainConfig: the original's hyper-parameters, then `cfg.overrides[stage.name]`."""
+    """The stage's TrainConfig: the original's hyper-parameters, the preset's, then `cfg.overrides[stage.name]`."""
     from kind_tf2.training import engine
 
-    settings = dict(stage.defaults, **cfg.overrides.get(stage.name, {}))
+    settings = {**stage.defaults, **_preset(cfg).stages.get(stage.name, {}), **cfg.overrides.get(stage.name, {})}
     unknown = set(settings) - set(OVERRIDABLE)
     if unknown:
         raise ReproduceError(f"{stage.name}: cannot override {', '.join(sorted(unknown))} "
                              f"(settings: {', '.join(OVERRIDABLE)})")
-    decom = stage_folder(cfg.out, _stage("decomposition")) if stage.needs_decom else None
+    # The flags' spelling of the defaults ("none" precision, the "original" schedule) is the config's None.
+    for key, default_name in (("mixed_precision", "none"), ("lr_schedule", "original")):
+        if settings.get(key) == default_name:
+            settings[key] = None
+    decom = network_source(cfg, "decomposition") if stage.needs_decom else None
     return engine.TrainConfig(
         data_dir=cfg.data_dir, checkpoint_dir=stage_folder(cfg.out, stage), decom_checkpoint=decom,
         seed=cfg.seed, strategy=cfg.strategy, deterministic=cfg.deterministic,
-        vgg_weights=None if stage.name == "decomposition" else cfg.vgg_weights, **settings,
+        vgg_weights=None if stage.name == "decomposition" else cfg.vgg_weights,
+        decom_cache=cfg.decom_cache if stage.needs_decom else None, **settings,
     )
 
 
@@ -93,7 +126,38 @@ class State:
 
 def _identity(tcfg):
     d = dataclasses.asdict(tcfg)
-    return {k: v for k, v in d.items() if k not in _IDENTITY_EXCLUDE}
+    return {k: v for k, v in d.items()
+            if k not in _IDENTITY_EXCLUDE and not (k in _IDENTITY_DEFAULTS and v == _IDENTITY_DEFAULTS[k])}
+
+
+def use_given(cfg, name, state, log):
+    """Record that stage `name` is not trained: its network is `cfg.given[name]` (checked to load)."""
+    stage = _stage(name)
+    source = cfg.given[name]
+    net = models.build_network(stage.scope)
+    loaded = checkpoints.load_network_weights(net, source)
+    entry = state.stage(name)
+    entry.update(status="given", source=loaded, settings={}, seconds=0.0)
+    state.save()
+    log(f"[reproduce] {name}: not trained, {stage.scope} given ({loaded})")
+
+
+def _decom_fingerprint(source):
+    """sha256 of the DecomNet weights at `source`: the port's weights file, or a given checkpoint's tensors."""
+    import hashlib
+
+    weights = checkpoints.weights_file(source, models.DECOM_SCOPE)
+    if os.path.isfile(weights):
+        return checkpoints.sha256_file(weights)
+    if source is None or not os.path.exists(source) and not os.path.exists(source + ".index"):
+        return None  # not trained yet
+    net = models.build_network(models.DECOM_SCOPE)
+    checkpoints.load_network_weights(net, source)
+    h = hashlib.sha256()
+    for name, value in sorted(checkpoints.network_tensors(net).items()):
+        h.update(name.encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
 
 
 def run_stage(cfg, name, state, strategy, log):
@@ -104,9 +168,10 @@ def run_stage(cfg, name, state, strategy, log):
     tcfg = train_config(cfg, stage)
     entry = state.stage(name)
     identity = _identity(tcfg)
-    # Stages 2 and 3 learn on DecomNet's outputs: a retrained DecomNet makes them stale.
-    decom_weights = checkpoints.weights_file(tcfg.decom_checkpoint, models.DECOM_SCOPE) if stage.needs_decom else None
-    decom = checkpoints.sha256_file(decom_weights) if decom_weights and os.path.isfile(decom_weights) else None
+    if entry.get("status") == "given":
+        entry.update(status="new", seconds=0.0)
+    # Stages 2 and 3 learn on DecomNet's outputs: a retrained (or another given) DecomNet makes them stale.
+    decom = _decom_fingerprint(tcfg.decom_checkpoint) if stage.needs_decom else None
     weights = checkpoints.weights_file(tcfg.checkpoint_dir, stage.scope)
     if entry["status"] == "finished" and entry.get("settings") == identity and entry.get("decom") == decom \
             and os.path.isfile(weights):
@@ -141,12 +206,40 @@ def run_stage(cfg, name, state, strategy, log):
 
 
 def _eval_models(cfg):
-    """(label, checkpoint folder, results folder) of every model evaluated."""
-    models_ = [("this run", os.path.join(cfg.out, "checkpoint"), os.path.join(cfg.out, "eval"))]
+    """(label, checkpoint folder, {stage: given network}, results folder) of every model evaluated."""
+    ckpt = os.path.join(cfg.out, "checkpoint")
+    models_ = [("this run", ckpt, cfg.given, os.path.join(cfg.out, "eval"))]
     if cfg.reference_checkpoint_dir:
-        models_.append((f"reference ({cfg.reference_checkpoint_dir})", cfg.reference_checkpoint_dir,
+        models_.append((f"reference ({cfg.reference_checkpoint_dir})", cfg.reference_checkpoint_dir, {},
                         os.path.join(cfg.out, "eval_reference")))
+    # What the restoration stage adds: the same first two networks with R_hat = R.
+    models_.append((NO_RESTORATION_LABEL, ckpt, dict(cfg.given, restoration="none"),
+                    os.path.join(cfg.out, "eval_no_restoration")))
     return models_
+
+
+def validation_folder(cfg):
+    """`<out>/validation_split/{low,high}`: links to the our485 pairs of VALIDATION_SPLIT (copies where links fail)."""
+    import shutil
+
+    from kind_tf2.data import lol
+
+    pairs = lol.pair_files(os.path.join(cfg.data_dir, "our485"))[slice(*VALIDATION_SPLIT)]
+    if not pairs:
+        raise ReproduceError(f"--data_dir={cfg.data_dir}: our485 has no pairs past {VALIDATION_SPLIT[0]} for the "
+                             "validation split (the full LOL has 485)")
+    folder = os.path.join(cfg.out, "validation_split")
+    for name, *paths in pairs:
+        for side, path in zip(("low", "high"), paths):
+            dest = os.path.join(folder, side, name)
+            if os.path.lexists(dest):
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            try:
+                os.symlink(os.path.abspath(path), dest)
+            except OSError:
+                shutil.copyfile(path, dest)
+    return folder
 
 
 def evaluate_all(cfg, log):
@@ -160,19 +253,30 @@ def evaluate_all(cfg, log):
     # The paper's protocol first: it is the table a reproduction is read by.
     first = metrics.PAPER_ANCHOR["protocol"]
     results = {p: [] for p in sorted(evaluation.PROTOCOLS, key=lambda p: p != first)}
-    for label, ckpt, folder in _eval_models(cfg):
+    jobs = [(p, low, high, p) for p in results]
+    if cfg.validation:
+        val = validation_folder(cfg)
+        results[VALIDATION_KEY] = []
+        jobs.append((VALIDATION_KEY, os.path.join(val, "low"), os.path.join(val, "high"), "gt_ratio"))
+    for label, ckpt, given, folder in _eval_models(cfg):
         log(f"[reproduce] evaluating {label} on {os.path.dirname(low)} under {', '.join(results)}")
-        kind = KinD.from_checkpoint(ckpt, log=lambda line: log("  " + line))
-        for protocol in results:
-            ecfg = evaluation.EvalConfig(input_dir=low, high_dir=high, output_dir=os.path.join(folder, protocol),
+        kind = KinD.from_checkpoint(ckpt, decom=given.get("decomposition"), illumination=given.get("illumination"),
+                                    restoration=given.get("restoration"), log=lambda line: log("  " + line))
+        for key, low_dir, high_dir, protocol in jobs:
+            ecfg = evaluation.EvalConfig(input_dir=low_dir, high_dir=high_dir, output_dir=os.path.join(folder, key),
                                          protocol=protocol, ratio=cfg.ratio)
             if evaluation.run(ecfg, log=lambda line: log("  " + line), kind=kind):
                 raise ReproduceError(f"evaluating {label} under {protocol} failed (see the errors above)")
             with open(os.path.join(ecfg.output_dir, "metrics.json")) as f:
                 doc = json.load(f)
-            results[protocol].append((label, doc["mean"], len(doc["images"]),
-                                      os.path.join(ecfg.output_dir, "comparison_grid.png")))
+            results[key].append((label, doc["mean"], len(doc["images"]),
+                                 os.path.join(ecfg.output_dir, "comparison_grid.png")))
     return results
+
+
+NO_RESTORATION_LABEL = "this run without Restoration_net (R_hat = R)"
+# The results key of the validation split (our485 [466:485], gt_ratio) next to the eval15 protocols.
+VALIDATION_KEY = "validation_gt_ratio"
 
 
 def plot_curves(cfg, name, path):
@@ -208,51 +312,131 @@ def _fmt(value, digits):
     return "inf" if value == float("inf") else f"{value:.{digits}f}"
 
 
+def _metrics_rows(rows):
+    return [[label, _fmt(m["psnr"], 3), _fmt(m["ssim_rgb"], 4), _fmt(m["ssim_gray"], 4), f"{m['loe']:.1f}"]
+            for label, m, _, _ in rows]
+
+
+def _per_image_table(rep, cfg, protocol):
+    """Per-image PSNR / SSIM of this run and of its no-restoration row under `protocol`, from their metrics.json."""
+    docs = {}
+    for label, _, _, folder in _eval_models(cfg):
+        path = os.path.join(folder, protocol, "metrics.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                docs[label] = {r["image"]: r for r in json.load(f)["images"]}
+    if len(docs) < 2:
+        return
+    ours, none = docs["this run"], docs[NO_RESTORATION_LABEL]
+    rows = [[name, f"{ours[name]['psnr']:.2f}", f"{ours[name]['ssim_rgb']:.4f}", f"{none[name]['psnr']:.2f}",
+             f"{none[name]['ssim_rgb']:.4f}"] for name in sorted(ours, key=lambda n: int(n.split(".")[0])
+                                                                    if n.split(".")[0].isdigit() else 0)]
+    rep.table(["image", "PSNR this run", "SSIM this run", "PSNR no restoration", "SSIM no restoration"], rows)
+
+
+def _small_grid(png, path, scale=0.75):
+    """A comparison grid for the report at `scale`, in a 256-colour palette: 15 real LOL images make a
+    2.2 MB grid, this copy about 0.35 MB (the HTML embeds every grid)."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        small = im.convert("RGB").resize((round(im.width * scale), round(im.height * scale)),
+                                         Image.Resampling.LANCZOS)
+        small = small.convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+        image_ops.atomic_write(path, lambda tmp: small.save(tmp, "png", optimize=True))
+
+
+# What `publish` copies of a run: the report and everything it links, and the metrics files.
+_PUBLISHED = ("report.md", "report.html", "reproduce.json", "plots/*.png", "eval/*/metrics.*",
+              "eval_no_restoration/*/metrics.*", "eval_reference/*/metrics.*")
+
+
+def publish(out, dest, log=print):
+    """Copy the small results of the run in `out` to `dest` (e.g. docs/): report, plots, metrics; no images, no weights."""
+    import glob
+    import shutil
+
+    n = 0
+    for pattern in _PUBLISHED:
+        for path in sorted(glob.glob(os.path.join(out, pattern))):
+            target = os.path.join(dest, os.path.relpath(path, out))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(path, target)
+            n += 1
+    log(f"[reproduce] published {n} files (report, plots, metrics) to {dest}")
+
+
 def write_report(cfg, state, results, eval_seconds, log):
     """`report.md` and `report.html` in `cfg.out`; returns their paths."""
     rep = Report(cfg.title, cfg.out)
-    n = next((r[2] for rows in results.values() for r in rows), 0)
-    rep.text(f"Data: {os.path.abspath(cfg.data_dir)} (eval15: {n} images). Output: {os.path.abspath(cfg.out)}. "
-             f"Networks in checkpoint/ (the original's folder layout); enhanced images per protocol in eval/.")
+    if cfg.command:
+        rep.code(cfg.command)
+    n = next((r[2] for p, rows in results.items() if p != VALIDATION_KEY for r in rows), 0)
+    preset = _preset(cfg)
+    rep.text(f"Preset `{preset.name}`: {preset.description}. Data: {os.path.abspath(cfg.data_dir)} (eval15: {n} "
+             f"images). Networks in checkpoint/ (the original's folder layout); enhanced images per protocol in "
+             f"eval/." + "".join(f" {name} not trained: {state.stage(name).get('source')} given."
+                                 for name in STAGE_ORDER if name in cfg.given))
     rep.heading("Metrics on eval15, per protocol")
     rep.text("PSNR over RGB at 0-255; SSIM with an 11x11 Gaussian window (sigma 1.5) per RGB channel averaged, "
-             "and on MATLAB rgb2gray; LOE (lightness order error, lower is better).")
+             "and on MATLAB rgb2gray; LOE (lightness order error, lower is better). Every number is "
+             "recomputable from the saved PNGs in eval/<protocol>/ and the ground truth "
+             "(`python evaluate.py`'s metrics, or kind_tf2.metrics.evaluate_pair on the two files).")
     anchor = metrics.PAPER_ANCHOR
     for protocol, rows in results.items():
+        if protocol == VALIDATION_KEY:
+            continue
         rep.heading(f"Protocol {protocol}", 3)
         rep.text(evaluation.PROTOCOLS[protocol].description + ".")
-        table = [[label, _fmt(m["psnr"], 3), _fmt(m["ssim_rgb"], 4), _fmt(m["ssim_gray"], 4), f"{m['loe']:.1f}"]
-                 for label, m, _, _ in rows]
+        table = _metrics_rows(rows)
         if protocol == anchor["protocol"]:
             paper = f"paper ({anchor['method']}, {anchor['dataset']}, ACM MM 2019 Table 1)"
             table.append([paper, f"{anchor['psnr']:.2f}", f"{anchor['ssim']:.4f}", "", ""])
         else:
             table.append(["paper", "not reported under this protocol", "", "", ""])
         rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], table)
+    if VALIDATION_KEY in results:
+        lo, hi = VALIDATION_SPLIT
+        rep.heading("Validation split (our485, gt_ratio)")
+        rep.text(f"The our485 pairs at sorted positions {lo}..{hi - 1}, after Restoration_net's training range "
+                 f"[0:{lo}]: what schedules are chosen on (never eval15).")
+        rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], _metrics_rows(results[VALIDATION_KEY]))
+    rep.heading("Per image, eval15, gt_ratio")
+    _per_image_table(rep, cfg, anchor["protocol"])
     rep.heading("Training")
     stage_rows, total = [], 0.0
     for name in STAGE_ORDER:
         e = state.stage(name)
         s = e.get("settings", {})
         total += e["seconds"]
+        if e["status"] == "given":
+            stage_rows.append([name, f"given: {e.get('source')}", "", "", "", "", "", "", "", "0"])
+            continue
         stage_rows.append([name, e["status"], s.get("epochs", ""), s.get("batch_size", ""), s.get("patch_size", ""),
-                           f"{s.get('learning_rate', 0):g}", s.get("loss") or "original", f"{e['seconds']:.0f}"])
-    stage_rows.append(["evaluation (all protocols and models)", "", "", "", "", "", "", f"{eval_seconds:.0f}"])
-    rep.table(["stage", "status", "epochs", "batch", "patch", "lr", "loss", "seconds"], stage_rows)
-    rep.text(f"Training time in all: {total / 60:.1f} min (summed over interrupted and resumed runs).")
+                           f"{s.get('learning_rate', 0):g}", s.get("lr_schedule") or "original",
+                           s.get("mixed_precision") or "float32", s.get("loss") or "original", f"{e['seconds']:.0f}"])
+    stage_rows.append(["evaluation (all protocols and models)", "", "", "", "", "", "", "", "", f"{eval_seconds:.0f}"])
+    rep.table(["stage", "status", "epochs", "batch", "patch", "lr", "lr schedule", "precision", "loss", "seconds"],
+              stage_rows)
+    rep.text(f"Training time in all: {total / 60:.1f} min wall (summed over interrupted and resumed runs; "
+             f"the first run of stages 2 and 3 includes decomposing our485 with the frozen DecomNet).")
     os.makedirs(os.path.join(cfg.out, "plots"), exist_ok=True)
     for name in STAGE_ORDER:
         path = os.path.join(cfg.out, "plots", f"curves_{name}.png")
-        if plot_curves(cfg, name, path):
+        if name not in cfg.given and plot_curves(cfg, name, path):
             rep.image(path, f"{name}: every loss component per step, from the TensorBoard event files")
     rep.heading("Samples")
     for protocol, rows in results.items():
-        for label, _, _, grid in rows:
-            if os.path.isfile(grid):
-                rep.image(grid, f"{label}, {protocol}: input | output | ground truth")
+        for k, (label, _, _, grid) in enumerate(rows):
+            # The no-restoration row under the paper's protocol only.
+            if os.path.isfile(grid) and (label != NO_RESTORATION_LABEL or protocol == anchor["protocol"]):
+                thumb = os.path.join(cfg.out, "plots", f"grid_{k}_{protocol}.png")
+                _small_grid(grid, thumb)
+                rep.image(thumb, f"{label}, {protocol}: input | output | ground truth")
     rep.heading("Configuration")
     config = {"reproduce": dataclasses.asdict(cfg),
-              "stages": {name: dataclasses.asdict(train_config(cfg, _stage(name))) for name in STAGE_ORDER}}
+              "stages": {name: dataclasses.asdict(train_config(cfg, _stage(name))) for name in STAGE_ORDER
+                         if name not in cfg.given}}
     rep.code(json.dumps(config, indent=1))
     rep.heading("Versions")
     rep.code("\n".join(f"{k}: {v}" for k, v in versions().items()))
@@ -268,6 +452,12 @@ def _check(cfg):
                                  "eval15/, each with low/ and high/)")
     if cfg.reference_checkpoint_dir and not os.path.isdir(cfg.reference_checkpoint_dir):
         raise ReproduceError(f"--reference_checkpoint_dir={cfg.reference_checkpoint_dir}: folder does not exist")
+    _preset(cfg)
+    for name, source in cfg.given.items():
+        if name not in GIVEN_FLAG:
+            raise ReproduceError(f"{name}: only {', '.join(GIVEN_FLAG)} can be given instead of trained")
+        if not (os.path.exists(source) or os.path.exists(source + ".index")):
+            raise ReproduceError(f"--{GIVEN_FLAG[name]}={source}: no such checkpoint folder or file")
     for name in STAGE_ORDER:
         stage = _stage(name)
         tcfg = train_config(cfg, stage)
@@ -287,7 +477,10 @@ def reproduce(cfg, log=None):
         state.doc["config"] = dataclasses.asdict(cfg)
         strategy = engine.create_strategy(cfg.strategy)  # once, for all three stages
         for name in STAGE_ORDER:
-            run_stage(cfg, name, state, strategy, log)
+            if name in cfg.given:
+                use_given(cfg, name, state, log)
+            else:
+                run_stage(cfg, name, state, strategy, log)
         t0 = time.time()
         results = evaluate_all(cfg, log)
         eval_seconds = time.time() - t0
@@ -295,6 +488,8 @@ def reproduce(cfg, log=None):
         state.doc["evaluation_seconds"] = eval_seconds
         state.save()
         write_report(cfg, state, results, eval_seconds, log)
+        if cfg.publish_dir:
+            publish(cfg.out, cfg.publish_dir, log)
     except (ReproduceError, DatasetError, FileNotFoundError, checkpoints.CheckpointMismatchError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 1
@@ -314,6 +509,19 @@ def define_flags():
     flags.DEFINE_float("ratio", 5.0, "Constant ratio of the fixed_ratio and gt_mean protocols.")
     flags.DEFINE_string("vgg_weights", None, "Keras VGG19 weights for a `perceptual` term in a --*_loss.")
     flags.DEFINE_bool("deterministic", False, "tf.config.experimental.enable_op_determinism (slower).")
+    flags.DEFINE_enum("preset", "original", list(presets.PRESETS), "Named schedule of the three stages: "
+                      + "; ".join(f"{p.name}: {p.description}" for p in presets.PRESETS.values())
+                      + ". --<stage>_<setting> flags override it.")
+    flags.DEFINE_string("decom_checkpoint", None, "Use this DecomNet (e.g. the released one) instead of training "
+                        "stage 1.")
+    flags.DEFINE_string("illumination_checkpoint", None, "Use this Illumination_adjust_net instead of training "
+                        "stage 2.")
+    flags.DEFINE_string("decom_cache", "default", "Cache of the frozen DecomNet's outputs for stages 2 and 3 "
+                        "(as the stage scripts): default: the user cache folder; none: decompose every run.")
+    flags.DEFINE_bool("validation", False, "Also score the our485 validation split (sorted pairs 466..484, "
+                      "never trained on by Restoration_net) under gt_ratio: what schedules are chosen on.")
+    flags.DEFINE_string("publish_dir", None, "At the end, copy the report, its plots and the metrics files (no "
+                        "images, no weights) there, e.g. docs/real_lol/<run>.")
     for name in STAGE_ORDER:
         prefix = FLAG_PREFIX[name]
         for setting, kind in OVERRIDABLE.items():
@@ -332,10 +540,21 @@ def main(argv):
             value = getattr(F, f"{FLAG_PREFIX[name]}_{setting}")
             if value is not None:
                 overrides.setdefault(name, {})[setting] = value
+    from kind_tf2.training.engine import _decom_cache_dir
+
+    given = {name: getattr(F, flag) for name, flag in GIVEN_FLAG.items() if getattr(F, flag)}
+    command = " ".join(["python -m kind_tf2.reproduce"] + [shlex.quote(a) for a in argv_of_run()])
     cfg = ReproduceConfig(data_dir=F.data_dir, out=F.out, overrides=overrides, seed=F.seed, strategy=F.strategy,
                           reference_checkpoint_dir=F.reference_checkpoint_dir, ratio=F.ratio,
-                          vgg_weights=F.vgg_weights, deterministic=F.deterministic)
+                          vgg_weights=F.vgg_weights, deterministic=F.deterministic, preset=F.preset, given=given,
+                          decom_cache=_decom_cache_dir(F.decom_cache), validation=F.validation, command=command,
+                          publish_dir=F.publish_dir)
     return reproduce(cfg)
+
+
+def argv_of_run():
+    """The command-line arguments as given (absl's `argv` keeps only the unparsed ones)."""
+    return sys.argv[1:]
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REF = os.environ.get("KIND_REFERENCE", os.path.join(REPO, "..", "shared", "kind_reference"))
+# The real LOL-v1 subset (all of eval15, 60 our485 pairs), as distributed.
+REAL_LOL = os.environ.get("KIND_LOL", os.path.join(REPO, "..", "shared", "lol"))
 
 
 def pytest_configure(config):
@@ -29,12 +31,27 @@ def two_cpu_strategy():
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
+def _in_ci():
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def _require_reference():
     if os.path.isfile(os.path.join(REF, "README.md")):
         return REF
     message = f"reference data not found at {REF} (set KIND_REFERENCE)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if _in_ci():
         pytest.fail(message + ": CI must run the parity tests, not skip them")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_lol():
+    """Path of ../shared/lol (eval15/ and our485/, real 600x400 pairs); fails under CI=true when absent."""
+    if all(os.path.isdir(os.path.join(REAL_LOL, s, "low")) for s in ("eval15", "our485")):
+        return REAL_LOL
+    message = f"real LOL not found at {REAL_LOL} (set KIND_LOL)"
+    if _in_ci():
+        pytest.fail(message + ": CI must run the real-data tests, not skip them")
     pytest.skip(message)
 
 

@@ -115,3 +115,39 @@ def test_stage_flags_override_the_original_defaults():
     assert rest.decom_checkpoint == os.path.join("o", "checkpoint", "decom_net_train")
     decom = reproduce.train_config(cfg, stages.Decomposition())
     assert (decom.batch_size, decom.patch_size, decom.epochs, decom.learning_rate) == (10, 48, 2000, 1e-4)
+
+
+def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
+    data = synthesize.synthesize(str(tmp_path / "lol"), train=8, eval_count=2, height=48, width=64)
+    out = tmp_path / "run"
+    released = os.path.join(ref, "checkpoints")
+    cfg = reproduce.ReproduceConfig(
+        data_dir=data, out=str(out), command="python -m kind_tf2.reproduce --flags-of-this-test",
+        given={"decomposition": os.path.join(released, "decom_net_train"),
+               "illumination": os.path.join(released, "illumination_adjust_net_train")},
+        overrides={"restoration": {"epochs": 1, "batch_size": 2, "patch_size": 32, "lr_schedule": "cosine"}})
+    lines = []
+    assert reproduce.reproduce(cfg, log=lines.append) == 0, capsys.readouterr().err
+    log = "\n".join(lines)
+    assert "[reproduce] decomposition: not trained, DecomNet given" in log
+    assert "Starting decomposition" not in log and "Starting illumination" not in log
+    assert not (out / "checkpoint" / "decom_net_train").exists()
+    state = json.loads((out / "reproduce.json").read_text())
+    assert [state["stages"][s]["status"] for s in ("decomposition", "illumination", "restoration")] == \
+        ["given", "given", "finished"]
+    md = (out / "report.md").read_text()
+    assert md.split("\n## ")[0].count("python -m kind_tf2.reproduce --flags-of-this-test") == 1  # at the top
+    tables = _tables(md)
+    for protocol in PROTOCOLS:
+        assert tables[protocol][:2] == ["this run", reproduce.NO_RESTORATION_LABEL], tables
+        assert (out / "eval_no_restoration" / protocol / "metrics.json").is_file()
+    assert re.search(r"^\| decomposition \| given: .*decom_net_train", md, re.M)
+    assert re.search(r"^\| restoration \| finished \| 1 \| 2 \| 32 \| 0.0001 \| cosine \| float32 \|", md, re.M)
+    assert "## Per image, eval15, gt_ratio" in md
+    # Re-running finds everything done; the validation split needs the full our485.
+    lines.clear()
+    assert reproduce.reproduce(cfg, log=lines.append) == 0
+    assert "[reproduce] restoration: finished earlier" in "\n".join(lines)
+    cfg.validation = True
+    assert reproduce.reproduce(cfg, log=lines.append) == 1
+    assert "our485 has no pairs past 466 for the validation split" in capsys.readouterr().err

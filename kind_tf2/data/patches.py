@@ -152,7 +152,10 @@ def channel_stack(n, h, w, channels, dtype):
     channels: `{key: C_key}`, in the order of the last axis. Filled in place and given to
     `PatchSampler` as they are, the slices become its variable without a copy (`_host_stack`).
     """
-    total = sum(channels.values())
+    # Python ints: sizes often arrive as numpy int32 (a `sizes.max()`), whose product overflows
+    # past 2**31 bytes (466 LOL pairs of 600x400 with 7 float32 channels are 3.1 GB).
+    n, h, w = int(n), int(h), int(w)
+    total = sum(int(c) for c in channels.values())
     nbytes = n * h * w * total * np.dtype(dtype).itemsize
     raw = np.zeros(nbytes + ALIGN_BYTES, np.uint8)  # calloc: pages are zeroed when first written
     start = -raw.ctypes.data % ALIGN_BYTES
@@ -173,7 +176,7 @@ def stack_padded(groups):
     """
     first = next(iter(groups.values()))
     sizes = np.array([im.shape[:2] for im in first], np.int32)
-    h, w = sizes.max(axis=0)
+    h, w = (int(v) for v in sizes.max(axis=0))
     arrays = channel_stack(len(first), h, w, {key: images[0].shape[2] for key, images in groups.items()}, np.float32)
     for key, images in groups.items():
         for k, im in enumerate(images):

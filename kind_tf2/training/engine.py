@@ -16,7 +16,7 @@ from absl import flags, logging
 from kind_tf2 import checkpoints, image_ops, models, process
 from kind_tf2.data.lol import DatasetError
 from kind_tf2.data.patches import PatchSampler
-from kind_tf2.training import faults
+from kind_tf2.training import faults, schedules
 from kind_tf2.training.lock import FolderLock
 from kind_tf2.training.optimizer import TF1Adam
 
@@ -46,6 +46,7 @@ class TrainConfig:
     decom_cache: str = None  # folder of the DecompositionCache (stages 2 and 3); None: always decompose
     mixed_precision: str = None  # None: float32 (the original); "bf16" / "fp16": compute dtype, fp32 variables
     nan_policy: str = "stop"  # a non-finite loss or gradient: "stop" the run, or "skip_step" (drop the update)
+    lr_schedule: str = None  # a name in training.schedules.SCHEDULES; None: the original's ("original")
 
 
 def write_scalar(tag, value, step):
@@ -137,6 +138,8 @@ class Trainer:
             )
         if config.nan_policy not in faults.NAN_POLICIES:
             raise ValueError(f"--nan_policy={config.nan_policy}: expected one of {', '.join(faults.NAN_POLICIES)}")
+        if (config.lr_schedule or "original") not in schedules.SCHEDULES:
+            raise ValueError(f"--lr_schedule={config.lr_schedule}: expected one of {', '.join(schedules.SCHEDULES)}")
         if config.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"--mixed_precision={config.mixed_precision}: expected none, bf16 or fp16")
         # Parsed and checked before anything is built: a bad spec stops here with one line.
@@ -259,7 +262,8 @@ class Trainer:
         spe = run.steps_per_epoch
         with self._preemption(run) as preemption:
             for epoch in range(run.start_epoch, self.config.epochs):
-                lr = self.stage.learning_rate(epoch, self.config.learning_rate)
+                lr = schedules.learning_rate(self.config.lr_schedule, self.stage, epoch, self.config.epochs,
+                                             self.config.learning_rate)
                 self.set_learning_rate(lr)
                 # A run preempted mid-epoch resumes at the step it saved.
                 first = max(0, run.start_step - epoch * spe)
@@ -552,6 +556,9 @@ def define_flags(stage):
     flags.DEFINE_integer("batch_size", d["batch_size"], "Global batch size (split over replicas).")
     flags.DEFINE_integer("patch_size", d["patch_size"], "Square training patch side.")
     flags.DEFINE_float("learning_rate", d["learning_rate"], "Adam learning rate (base of the schedule).")
+    flags.DEFINE_enum("lr_schedule", "original", list(schedules.SCHEDULES),
+                      "Learning rate per epoch from --learning_rate: original (the original script's) or "
+                      "cosine (decay to ~0 at the last epoch, for short runs).")
     flags.DEFINE_integer("seed", 0, "Seed of the patch sampling and augmentation; same seed, same run.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
     flags.DEFINE_integer("eval_every", d["eval_every"], "Write sample images every N epochs.")
@@ -596,6 +603,7 @@ def main(stage, argv):
         deterministic=F.deterministic, export_tf1=F.export_tf1, nan_policy=F.nan_policy,
         mixed_precision=None if F.mixed_precision == "none" else F.mixed_precision,
         loss=F.loss, vgg_weights=F.vgg_weights if "vgg_weights" in F else None,
+        lr_schedule=None if F.lr_schedule == "original" else F.lr_schedule,
     )
     return process.end_quickly(run(stage, cfg))
 

@@ -1,0 +1,199 @@
+"""What KinD's first two networks give on real LOL without restoration, next to the stretched input and a ceiling.
+
+`python -m kind_tf2.baselines --data_dir=../shared/lol --checkpoint_dir=<released DecomNet and
+Illumination_adjust_net> --out=docs/real_lol/released_networks` scores eval15 under every protocol:
+
+- `stretched_input`: the low image min-max stretched, as every protocol's input (under gt_mean
+  scaled to the ground truth's mean grey level, as that protocol scores any output);
+- `no_restoration`: the whole pipeline with R_hat = R (`restoration="none"`): what the released
+  DecomNet and Illumination_adjust_net give alone;
+- `ceiling_r_high` (gt_ratio only): the decomposition of the ground truth, R_high, in place of
+  R_hat, times the same L_hat: what a perfect Restoration_net would reach (its target is R_high ** 1.2).
+"""
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+
+from kind_tf2 import image_ops, metrics
+
+ROWS = {}
+
+
+def register_row(name, description, protocols=None):
+    """Decorator: `fn(kind, x, high, gt, ratio, protocol) -> uint8 [H, W, 3]` scored as row `name`.
+
+    protocols: the protocols the row exists under (None: all).
+    """
+
+    def add(fn):
+        if name in ROWS:
+            raise ValueError(f"baseline row {name!r} is defined twice")
+        ROWS[name] = (description, protocols, fn)
+        return fn
+
+    return add
+
+
+@register_row("stretched_input", "the low image, min-max stretched (gt_mean: scaled to the ground truth's mean grey)")
+def _stretched_input(kind, x, high, gt, ratio, protocol):
+    out = np.clip(np.asarray(x[0], np.float64) * 255.0, 0.0, 255.0)
+    if protocol == "gt_mean":
+        out = metrics.gt_mean_align(out, gt)
+    return np.rint(out).astype(np.uint8)
+
+
+@register_row("no_restoration", "released DecomNet + Illumination_adjust_net, R_hat = R (no Restoration_net)")
+def _no_restoration(kind, x, high, gt, ratio, protocol):
+    from kind_tf2 import evaluation
+
+    return evaluation.PROTOCOLS[protocol].enhance(kind, x, high, gt, ratio)
+
+
+@register_row("ceiling_r_high", "R_high (DecomNet of the ground truth) x L_hat: a perfect restoration's ceiling",
+              protocols=("gt_ratio",))
+def _ceiling(kind, x, high, gt, ratio, protocol):
+    import tensorflow as tf
+
+    r_high, i_high = kind.decom(high, training=False)
+    _, i = kind.decom(x, training=False)
+    ratio_map = tf.reduce_mean(i_high / (i + 0.0001), axis=[1, 2, 3], keepdims=True)  # as the gt_ratio protocol
+    i_hat = kind.illumination(i, tf.ones_like(i) * ratio_map, training=False)
+    return image_ops.to_uint8((r_high * i_hat)[0]).numpy()
+
+
+@dataclasses.dataclass
+class BaselinesConfig:
+    """What the job needs: LOL (eval15/low, eval15/high), the networks, where results go."""
+
+    data_dir: str
+    checkpoint_dir: str = None  # DecomNet and Illumination_adjust_net (the original layout or the port's)
+    decom_checkpoint: str = None
+    illumination_checkpoint: str = None
+    out: str = "./results/baselines"
+    ratio: float = 5.0  # fixed_ratio and gt_mean
+    save_images: bool = True  # the enhanced PNGs of every row and protocol (the metrics are recomputable from them)
+
+
+@dataclasses.dataclass
+class BaselinesResult:
+    means: dict  # {protocol: {row: mean metrics}}
+    table: str  # path of table.md
+    grid: str  # path of grid.png
+
+
+def run(cfg, log=print):
+    """Score every row under every protocol; writes `<out>/<row>/<protocol>/metrics.json` (the evaluate job's
+    format), `<out>/table.md` and `<out>/grid.png`. Returns a BaselinesResult."""
+    from kind_tf2 import evaluation
+    from kind_tf2.data import lol
+    from kind_tf2.pipeline import NO_RESTORATION, KinD
+
+    pairs = lol.pair_files(os.path.join(cfg.data_dir, "eval15"))
+    kind = KinD.from_checkpoint(cfg.checkpoint_dir, decom=cfg.decom_checkpoint,
+                                illumination=cfg.illumination_checkpoint, restoration=NO_RESTORATION, log=log)
+    scored = {p: {r: [] for r, (_, only, _) in ROWS.items() if only is None or p in only}
+              for p in evaluation.PROTOCOLS}
+    grid_rows = []
+    for k, (name, low_path, high_path) in enumerate(pairs, 1):
+        x = image_ops.load_image(low_path)[None]
+        high = image_ops.load_image(high_path)[None]
+        gt = np.rint(image_ops.read_rgb(high_path).astype(np.float64) * 255.0).astype(np.uint8)
+        shown = {}
+        for protocol, rows in scored.items():
+            for row in rows:
+                pixels = ROWS[row][2](kind, x, high, gt, cfg.ratio, protocol)
+                rows[row].append(dict(image=name, **metrics.evaluate_pair(pixels, gt)))
+                if cfg.save_images:
+                    folder = os.path.join(cfg.out, row, protocol)
+                    os.makedirs(folder, exist_ok=True)
+                    image_ops.atomic_write(os.path.join(folder, evaluation.output_name(name)),
+                                           lambda tmp: _save_png(tmp, pixels))
+                if protocol == "gt_ratio":
+                    shown[row] = pixels
+        grid_rows.append([evaluation.thumbnail(a, 120) for a in (shown["stretched_input"], shown["no_restoration"],
+                                                                 shown["ceiling_r_high"], gt)])
+        log(f"[{k}/{len(pairs)}] {name}")
+    means = {}
+    for protocol, rows in scored.items():
+        means[protocol] = {}
+        for row, per_image in rows.items():
+            folder = os.path.join(cfg.out, row, protocol)
+            os.makedirs(folder, exist_ok=True)
+            evaluation.write_metrics(folder, per_image, protocol)
+            means[protocol][row] = evaluation.mean_metrics(per_image)
+    grid = os.path.join(cfg.out, "grid.png")
+    evaluation.write_grid(grid, grid_rows)
+    table = os.path.join(cfg.out, "table.md")
+    image_ops.atomic_write_text(table, format_table(means, kind.sources, len(pairs)))
+    image_ops.atomic_write_text(os.path.join(cfg.out, "means.json"), json.dumps(means, indent=1) + "\n")
+    log(f"table: {table}; grid (gt_ratio: stretched input | no restoration | ceiling | ground truth): {grid}")
+    return BaselinesResult(means, table, grid)
+
+
+def _save_png(path, pixels):
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path, "png", compress_level=1)
+
+
+def format_table(means, sources, n):
+    """Markdown: one table per protocol, a row per baseline, the paper's KinD under gt_ratio."""
+    from kind_tf2 import evaluation
+
+    lines = [f"eval15 ({n} images). Networks: " + "; ".join(f"{k}: {v}" for k, v in sources.items()) + ".", ""]
+    anchor = metrics.PAPER_ANCHOR
+    for protocol, rows in means.items():
+        lines += [f"**{protocol}**: {evaluation.PROTOCOLS[protocol].description}.", "",
+                  "| row | PSNR dB | SSIM rgb | SSIM gray | LOE |", "| --- | --- | --- | --- | --- |"]
+        for row, m in rows.items():
+            lines.append(f"| {row}: {ROWS[row][0]} | {m['psnr']:.2f} | {m['ssim_rgb']:.4f} | {m['ssim_gray']:.4f} "
+                         f"| {m['loe']:.1f} |")
+        if protocol == anchor["protocol"]:
+            lines.append(f"| the paper's whole KinD (ACM MM 2019, Table 1) | {anchor['psnr']:.2f} | "
+                         f"{anchor['ssim']:.4f} | | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+
+def main(argv):
+    from absl import app, flags, logging
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    F = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)
+    cfg = BaselinesConfig(data_dir=F.data_dir, checkpoint_dir=F.checkpoint_dir, decom_checkpoint=F.decom_checkpoint,
+                          illumination_checkpoint=F.illumination_checkpoint, out=F.out, ratio=F.ratio,
+                          save_images=F.save_images)
+    from kind_tf2.data.lol import DatasetError
+
+    try:
+        run(cfg)
+    except (DatasetError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    from kind_tf2 import process
+
+    process.import_tensorflow()
+    flags.DEFINE_string("data_dir", None, "LOL layout with eval15/low and eval15/high.")
+    flags.DEFINE_string("checkpoint_dir", None, "DecomNet and Illumination_adjust_net (e.g. the released ones).")
+    flags.DEFINE_string("decom_checkpoint", None, "DecomNet; overrides --checkpoint_dir.")
+    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net; overrides --checkpoint_dir.")
+    flags.DEFINE_string("out", "./results/baselines", "Where the table, grid, metrics and PNGs go.")
+    flags.DEFINE_float("ratio", 5.0, "Constant ratio of the fixed_ratio and gt_mean protocols.")
+    flags.DEFINE_bool("save_images", True, "Write the enhanced PNG of every row and protocol.")
+    flags.mark_flag_as_required("data_dir")
+    app.run(lambda argv: sys.exit(main(argv)))

@@ -1,0 +1,175 @@
+"""Real LOL-v1 (../shared/lol): sizes past 2**31 bytes, each stage training at 600x400, eval15 under every protocol."""
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kind_tf2.data import patches
+
+# LOL-v1: 485 training pairs of 600x400; restoration trains on the original's [0:466].
+LOL_H, LOL_W, RESTORATION_TRAIN = 400, 600, 466
+
+
+def test_restoration_stack_of_the_full_lol_is_allocated(real_lol):
+    # The sizes come as stack_padded takes them: the max of an int32 [N, 2] array. Before the fix
+    # n * h * w * 7 * 4 was computed in int32 (3.1e9 > 2**31): "negative dimensions are not allowed".
+    sizes = np.array([[LOL_H, LOL_W]] * RESTORATION_TRAIN, np.int32)
+    h, w = sizes.max(axis=0)
+    views = patches.channel_stack(RESTORATION_TRAIN, h, w, {"low_r": 3, "low_i": 1, "high_r": 3}, np.float32)
+    assert [v.shape for v in views.values()] == [(466, 400, 600, 3), (466, 400, 600, 1), (466, 400, 600, 3)]
+    whole = patches._whole_of_views(list(views.values()))
+    assert whole is not None and whole.nbytes == 466 * 400 * 600 * 7 * 4 > 2**31
+    # The last image's last pixel is addressable and distinct from the first's (zeroed pages: only
+    # the two touched pages are ever backed by memory).
+    views["high_r"][-1, -1, -1] = 7.0
+    assert whole[-1, -1, -1, -1] == 7.0 and whole[0, 0, 0, -1] == 0.0
+    assert whole.ctypes.data % patches.ALIGN_BYTES == 0
+
+
+def test_stack_padded_counts_in_python_ints(monkeypatch):
+    # stack_padded hands channel_stack Python ints, not the int32 of its sizes array.
+    seen = {}
+    real = patches.channel_stack
+
+    def spy(n, h, w, channels, dtype):
+        seen.update(n=n, h=h, w=w)
+        return real(n, h, w, channels, dtype)
+
+    monkeypatch.setattr(patches, "channel_stack", spy)
+    arrays, sizes = patches.stack_padded({"a": [np.ones((3, 5, 2), np.float32), np.ones((4, 2, 2), np.float32)]})
+    assert all(type(seen[k]) is int for k in "nhw") and (seen["h"], seen["w"]) == (4, 5)
+    assert arrays["a"].shape == (2, 4, 5, 2) and arrays["a"][1, 3, 1, 0] == 1 and arrays["a"][1, 3, 2, 0] == 0
+    assert sizes.tolist() == [[3, 5], [4, 2]]
+
+
+_LINE = re.compile(r"epoch \[(\d+)/\d+\] step \[(\d+)/(\d+)\] loss ([0-9.eE+-]+|nan|inf)")
+
+
+def _train(stage_name, data_dir, folder, **settings):
+    """Train one stage in-process; returns (the logged loss of every step, in order, the config)."""
+    from kind_tf2.training import engine, stages
+
+    lines = []
+    cfg = engine.TrainConfig(data_dir=data_dir, checkpoint_dir=str(folder), log_every=1, eval_every=10**6,
+                             export_tf1=False, **settings)
+    status = engine.run(stages.STAGES[stage_name](), cfg, log=lines.append)
+    assert status == 0, "\n".join(lines[-20:])
+    losses = [float(m.group(4)) for m in map(_LINE.search, lines) if m]
+    return losses, lines, cfg
+
+
+def _falls(stage_name, losses, cfg, k=6):
+    """Finite losses, and the trained network's loss on the first k batches below what was logged on them.
+
+    A step's logged loss is taken before its update, so steps 1..k show (nearly) the initial
+    network. Per-step losses of different batches are too noisy to compare over a few dozen steps
+    (restoration: 0.48-0.81 at 96 px); the same batches again (the sampler is a function of the
+    step) are not.
+    """
+    import tensorflow as tf
+
+    from kind_tf2 import checkpoints
+    from kind_tf2.training import engine, stages
+
+    assert np.all(np.isfinite(losses)), losses
+    stage = stages.STAGES[stage_name]()
+    trainer = engine.Trainer(stage, cfg)
+    checkpoints.load_network_weights(trainer.model, cfg.checkpoint_dir)
+    data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, lambda line: None, decom_cache=cfg.decom_cache)
+    sampler = patches.PatchSampler(data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes,
+                                   cfg.seed, reshuffle=stage.reshuffle, names=data.names, scales=data.scales)
+    after = [float(stage.loss(trainer.model, stage.transform(sampler.batch(tf.constant(s))), trainer.objective)[0])
+             for s in range(k)]
+    before = losses[:k]
+    assert np.mean(after) < np.mean(before), f"loss did not fall on steps 1..{k}: logged {before}, trained {after}"
+    return before, after
+
+
+@pytest.fixture(scope="module")
+def decom_cache(tmp_path_factory):
+    # Stages 2 and 3 decompose the same 120 images with the released DecomNet: once for both.
+    return str(tmp_path_factory.mktemp("decomposed"))
+
+
+def test_decomposition_trains_on_real_lol(real_lol, tmp_path):
+    # 60 pairs, batch 10: 6 steps an epoch.
+    losses, _, cfg = _train("decomposition", real_lol, tmp_path, epochs=5, batch_size=10, patch_size=48)
+    assert len(losses) == 30
+    _falls("decomposition", losses, cfg)
+
+
+def test_illumination_trains_on_real_lol(real_lol, ref, decom_cache, tmp_path):
+    decom = os.path.join(ref, "checkpoints", "decom_net_train")
+    losses, lines, cfg = _train("illumination", real_lol, tmp_path, epochs=6, batch_size=10, patch_size=48,
+                                decom_checkpoint=decom, decom_cache=decom_cache)
+    assert "illumination split: train 55 images" in "\n".join(lines)  # [0:450] of 485, scaled to 60
+    assert len(losses) == 30
+    _falls("illumination", losses, cfg)
+
+
+def test_restoration_trains_on_real_lol(real_lol, ref, decom_cache, tmp_path):
+    # Full 600x400 images (stacked at their real size), small patches to keep the test short.
+    decom = os.path.join(ref, "checkpoints", "decom_net_train")
+    losses, lines, cfg = _train("restoration", real_lol, tmp_path, epochs=2, batch_size=4, patch_size=96,
+                                decom_checkpoint=decom, decom_cache=decom_cache)
+    assert "restoration split: train 57 images" in "\n".join(lines)
+    assert len(losses) == 28
+    _falls("restoration", losses, cfg)
+
+
+def _psnr_of_files(out_png, gt_png):
+    # An independent PSNR: the saved 8-bit output against the stored 8-bit ground truth.
+    a = np.asarray(Image.open(out_png).convert("RGB"), np.float64)
+    b = np.asarray(Image.open(gt_png).convert("RGB"), np.float64)
+    return 10 * np.log10(255.0**2 / np.mean((a - b) ** 2))
+
+
+@pytest.mark.parametrize("protocol", ["gt_ratio", "fixed_ratio", "gt_mean"])
+def test_evaluate_eval15_under_every_protocol(real_lol, kind, protocol, tmp_path):
+    from kind_tf2 import evaluation
+
+    low, high = (os.path.join(real_lol, "eval15", s) for s in ("low", "high"))
+    cfg = evaluation.EvalConfig(input_dir=low, high_dir=high, output_dir=str(tmp_path), protocol=protocol)
+    lines = []
+    assert evaluation.run(cfg, log=lines.append, kind=kind) == 0, "\n".join(lines)
+    doc = json.load(open(tmp_path / "metrics.json"))
+    assert doc["protocol"] == protocol and len(doc["images"]) == 15
+    for row in doc["images"]:
+        stem = os.path.splitext(row["image"])[0]
+        assert np.isfinite([row[k] for k in evaluation.METRIC_NAMES]).all()
+        # The numbers are recomputable from the saved PNG and the ground truth.
+        assert _psnr_of_files(tmp_path / f"{stem}_kindle.png", os.path.join(high, row["image"])) == \
+            pytest.approx(row["psnr"], abs=1e-9)
+    assert (tmp_path / "comparison_grid.png").is_file()
+
+
+def test_released_networks_without_restoration_on_eval15(real_lol, ref, tmp_path):
+    # ../shared/lol/README.md measured, released DecomNet + Illumination_adjust_net, ratio from the
+    # ground truth and no restoration (R_low x L_hat): PSNR 18.33 dB, SSIM 0.605 on eval15.
+    import tensorflow as tf
+
+    from kind_tf2 import evaluation, image_ops
+    from kind_tf2.pipeline import KinD
+
+    kind = KinD.from_checkpoint(os.path.join(ref, "checkpoints"), restoration="none")
+    assert kind.sources["Restoration_net"] == "none"
+    low, high = (os.path.join(real_lol, "eval15", s) for s in ("low", "high"))
+    out = str(tmp_path)
+    cfg = evaluation.EvalConfig(input_dir=low, high_dir=high, output_dir=out, protocol="gt_ratio", grid=False)
+    assert evaluation.run(cfg, log=lambda line: None, kind=kind) == 0
+    doc = json.load(open(os.path.join(out, "metrics.json")))
+    assert doc["mean"]["psnr"] == pytest.approx(18.33, abs=0.005)
+    assert doc["mean"]["ssim_rgb"] == pytest.approx(0.605, abs=0.0005)
+    # One image by hand: R of the low image times L_hat at the ground truth's ratio.
+    x = image_ops.load_image(os.path.join(low, "1.png"))[None]
+    h = image_ops.load_image(os.path.join(high, "1.png"))[None]
+    r, i = kind.decom(x, training=False)
+    _, i_high = kind.decom(h, training=False)
+    ratio = tf.reduce_mean(i_high / (i + 0.0001))
+    expected = image_ops.to_uint8((r * kind.illumination(i, tf.ones_like(i) * ratio, training=False))[0]).numpy()
+    saved = np.asarray(Image.open(os.path.join(out, "1_kindle.png")))
+    assert np.abs(saved.astype(int) - expected.astype(int)).max() <= 1
