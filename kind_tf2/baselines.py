@@ -126,7 +126,9 @@ def run(cfg, log=print):
             evaluation.write_metrics(folder, per_image, protocol)
             means[protocol][row] = evaluation.mean_metrics(per_image)
     grid = os.path.join(cfg.out, "grid.png")
-    evaluation.write_grid(grid, grid_rows)
+    evaluation.write_grid(grid, grid_rows, labels=("stretched input", "no restoration (gt_ratio)",
+                                                   "ceiling: R_high x L_hat", "ground truth"))
+    evaluation.compact_copy(grid, grid)  # small enough to commit (docs/real_lol)
     table = os.path.join(cfg.out, "table.md")
     image_ops.atomic_write_text(table, format_table(means, kind.sources, len(pairs)))
     image_ops.atomic_write_text(os.path.join(cfg.out, "means.json"), json.dumps(means, indent=1) + "\n")

@@ -334,18 +334,6 @@ def _per_image_table(rep, cfg, protocol):
     rep.table(["image", "PSNR this run", "SSIM this run", "PSNR no restoration", "SSIM no restoration"], rows)
 
 
-def _small_grid(png, path, scale=0.75):
-    """A comparison grid for the report at `scale`, in a 256-colour palette: 15 real LOL images make a
-    2.2 MB grid, this copy about 0.35 MB (the HTML embeds every grid)."""
-    from PIL import Image
-
-    with Image.open(png) as im:
-        small = im.convert("RGB").resize((round(im.width * scale), round(im.height * scale)),
-                                         Image.Resampling.LANCZOS)
-        small = small.convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
-        image_ops.atomic_write(path, lambda tmp: small.save(tmp, "png", optimize=True))
-
-
 # What `publish` copies of a run: the report and everything it links, and the metrics files.
 _PUBLISHED = ("report.md", "report.html", "reproduce.json", "plots/*.png", "eval/*/metrics.*",
               "eval_no_restoration/*/metrics.*", "eval_reference/*/metrics.*")
@@ -428,10 +416,11 @@ def write_report(cfg, state, results, eval_seconds, log):
     rep.heading("Samples")
     for protocol, rows in results.items():
         for k, (label, _, _, grid) in enumerate(rows):
-            # The no-restoration row under the paper's protocol only.
-            if os.path.isfile(grid) and (label != NO_RESTORATION_LABEL or protocol == anchor["protocol"]):
+            # The no-restoration row under the paper's protocol only; no grid of the validation split.
+            if os.path.isfile(grid) and protocol != VALIDATION_KEY and (
+                    label != NO_RESTORATION_LABEL or protocol == anchor["protocol"]):
                 thumb = os.path.join(cfg.out, "plots", f"grid_{k}_{protocol}.png")
-                _small_grid(grid, thumb)
+                evaluation.compact_copy(grid, thumb, scale=0.6)
                 rep.image(thumb, f"{label}, {protocol}: input | output | ground truth")
     rep.heading("Configuration")
     config = {"reproduce": dataclasses.asdict(cfg),
@@ -520,6 +509,7 @@ def define_flags():
                         "(as the stage scripts): default: the user cache folder; none: decompose every run.")
     flags.DEFINE_bool("validation", False, "Also score the our485 validation split (sorted pairs 466..484, "
                       "never trained on by Restoration_net) under gt_ratio: what schedules are chosen on.")
+    flags.DEFINE_string("title", "KinD reproduction", "Title of the report.")
     flags.DEFINE_string("publish_dir", None, "At the end, copy the report, its plots and the metrics files (no "
                         "images, no weights) there, e.g. docs/real_lol/<run>.")
     for name in STAGE_ORDER:
@@ -548,7 +538,7 @@ def main(argv):
                           reference_checkpoint_dir=F.reference_checkpoint_dir, ratio=F.ratio,
                           vgg_weights=F.vgg_weights, deterministic=F.deterministic, preset=F.preset, given=given,
                           decom_cache=_decom_cache_dir(F.decom_cache), validation=F.validation, command=command,
-                          publish_dir=F.publish_dir)
+                          publish_dir=F.publish_dir, title=F.title)
     return reproduce(cfg)
 
 

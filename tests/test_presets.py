@@ -51,7 +51,7 @@ def test_an_unknown_preset_or_given_stage_is_refused(tmp_path, capsys):
 
     data = synthesize.synthesize(str(tmp_path / "lol"), train=2, eval_count=1, height=16, width=16)
     assert reproduce.reproduce(reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "a"), preset="fast")) == 1
-    assert "--preset=fast: expected one of original, quickstart" in capsys.readouterr().err
+    assert "--preset=fast: expected one of original, quickstart, cpu" in capsys.readouterr().err
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "b"),
                                     given={"illumination": str(tmp_path / "missing")})
     assert reproduce.reproduce(cfg) == 1

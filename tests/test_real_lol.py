@@ -129,13 +129,21 @@ def _psnr_of_files(out_png, gt_png):
 
 
 @pytest.mark.parametrize("protocol", ["gt_ratio", "fixed_ratio", "gt_mean"])
-def test_evaluate_eval15_under_every_protocol(real_lol, kind, protocol, tmp_path):
+def test_evaluate_py_on_eval15_under_every_protocol(real_lol, ref, protocol, tmp_path):
+    # The script as a user runs it, with the reference checkpoints (their Restoration_net is random-initialised).
+    import subprocess
+    import sys
+
     from kind_tf2 import evaluation
 
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     low, high = (os.path.join(real_lol, "eval15", s) for s in ("low", "high"))
-    cfg = evaluation.EvalConfig(input_dir=low, high_dir=high, output_dir=str(tmp_path), protocol=protocol)
-    lines = []
-    assert evaluation.run(cfg, log=lines.append, kind=kind) == 0, "\n".join(lines)
+    proc = subprocess.run([sys.executable, "evaluate.py", f"--input_dir={low}", f"--high_dir={high}",
+                           f"--output_dir={tmp_path}", f"--protocol={protocol}",
+                           f"--checkpoint_dir={os.path.join(ref, 'checkpoints')}"],
+                          cwd=repo, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "done: 15 of 15 image(s) enhanced" in proc.stdout
     doc = json.load(open(tmp_path / "metrics.json"))
     assert doc["protocol"] == protocol and len(doc["images"]) == 15
     for row in doc["images"]:
