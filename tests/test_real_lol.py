@@ -30,6 +30,32 @@ def test_restoration_stack_of_the_full_lol_is_allocated(real_lol):
     assert whole.ctypes.data % patches.ALIGN_BYTES == 0
 
 
+def test_patches_of_the_last_image_of_a_stack_past_2gb_are_right():
+    # The sampler's variable takes the >2**31-byte stack without a copy, and its gather reaches the last
+    # image: patch pixels equal the crop (under the drawn augmentation) of a pattern written there.
+    import tensorflow as tf
+
+    from kind_tf2 import image_ops
+
+    n = RESTORATION_TRAIN
+    views = patches.channel_stack(n, LOL_H, LOL_W, {"low_r": 3, "low_i": 1, "high_r": 3}, np.float32)
+    rows, cols = np.meshgrid(np.arange(LOL_H), np.arange(LOL_W), indexing="ij")
+    pattern = (rows * 1000 + cols).astype(np.float32)  # exact in float32: 399 * 1000 + 599 < 2**24
+    views["high_r"][n - 1] = pattern[..., None] + np.float32([0, 0.25, 0.5])
+    sizes = np.array([[LOL_H, LOL_W]] * n, np.int32)
+    sampler = patches.PatchSampler(views, sizes, batch_size=4, patch_size=64, num_modes=8, seed=5)
+    # Pass 0 visits the images in order: patch 465 of the cycle is patch 1 of step 116.
+    batch = sampler.batch(tf.constant((n - 1) // 4))
+    assert int(batch["index"][(n - 1) % 4]) == n - 1
+    patch = batch["high_r"][(n - 1) % 4].numpy()
+    mode = int(batch["mode"][(n - 1) % 4])
+    # The crop's corner is the smallest value of the patch (row-major pattern), whatever the mode.
+    r0, c0 = divmod(int(patch[..., 0].min()), 1000)
+    crop = views["high_r"][n - 1, r0:r0 + 64, c0:c0 + 64]
+    np.testing.assert_array_equal(patch, image_ops.augment(crop, mode).numpy())
+    assert not batch["low_r"][(n - 1) % 4].numpy().any()  # untouched channels of that image stay zero
+
+
 def test_stack_padded_counts_in_python_ints(monkeypatch):
     # stack_padded hands channel_stack Python ints, not the int32 of its sizes array.
     seen = {}
