@@ -30,30 +30,56 @@ def test_restoration_stack_of_the_full_lol_is_allocated(real_lol):
     assert whole.ctypes.data % patches.ALIGN_BYTES == 0
 
 
-def test_patches_of_the_last_image_of_a_stack_past_2gb_are_right():
-    # The sampler's variable takes the >2**31-byte stack without a copy, and its gather reaches the last
-    # image: patch pixels equal the crop (under the drawn augmentation) of a pattern written there.
+def _check_last_image_patch(sampler, n, key, decode, crop_of):
+    """Patch of image n-1 in pass 0 (patch n-1 of the cycle): equal to the drawn crop, augmented as drawn."""
     import tensorflow as tf
 
     from kind_tf2 import image_ops
 
-    n = RESTORATION_TRAIN
+    b = sampler.batch_size
+    batch = sampler.batch(tf.constant((n - 1) // b))
+    j = (n - 1) % b
+    assert int(batch["index"][j]) == n - 1
+    patch = batch[key][j].numpy()
+    r0, c0 = decode(patch)
+    np.testing.assert_array_equal(patch, image_ops.augment(crop_of(r0, c0), int(batch["mode"][j])).numpy())
+
+
+def test_restoration_patches_from_the_last_image_of_a_stack_past_2gb():
+    # The sampler's variable takes the 3.1 GB stack of the full LOL and reaches its last image.
+    n, p = RESTORATION_TRAIN, 64
     views = patches.channel_stack(n, LOL_H, LOL_W, {"low_r": 3, "low_i": 1, "high_r": 3}, np.float32)
     rows, cols = np.meshgrid(np.arange(LOL_H), np.arange(LOL_W), indexing="ij")
     pattern = (rows * 1000 + cols).astype(np.float32)  # exact in float32: 399 * 1000 + 599 < 2**24
     views["high_r"][n - 1] = pattern[..., None] + np.float32([0, 0.25, 0.5])
-    sizes = np.array([[LOL_H, LOL_W]] * n, np.int32)
-    sampler = patches.PatchSampler(views, sizes, batch_size=4, patch_size=64, num_modes=8, seed=5)
-    # Pass 0 visits the images in order: patch 465 of the cycle is patch 1 of step 116.
-    batch = sampler.batch(tf.constant((n - 1) // 4))
-    assert int(batch["index"][(n - 1) % 4]) == n - 1
-    patch = batch["high_r"][(n - 1) % 4].numpy()
-    mode = int(batch["mode"][(n - 1) % 4])
+    sampler = patches.PatchSampler(views, np.array([[LOL_H, LOL_W]] * n, np.int32), batch_size=4, patch_size=p,
+                                   num_modes=8, seed=5)
     # The crop's corner is the smallest value of the patch (row-major pattern), whatever the mode.
-    r0, c0 = divmod(int(patch[..., 0].min()), 1000)
-    crop = views["high_r"][n - 1, r0:r0 + 64, c0:c0 + 64]
-    np.testing.assert_array_equal(patch, image_ops.augment(crop, mode).numpy())
-    assert not batch["low_r"][(n - 1) % 4].numpy().any()  # untouched channels of that image stay zero
+    _check_last_image_patch(sampler, n, "high_r", lambda patch: divmod(int(patch[..., 0].min()), 1000),
+                            lambda r0, c0: views["high_r"][n - 1, r0:r0 + p, c0:c0 + p])
+
+
+def test_patches_from_a_stack_of_more_than_2_31_elements():
+    # 1500 8-bit pairs of 600x400 (stage 1's stack, 2.16e9 uint8 elements): gather_nd refuses int32
+    # indices past 2**31 - 1 elements ("too large for int32 indexing"), so the sampler uses int64 there.
+    n, p = 1500, 64
+    views = patches.channel_stack(n, LOL_H, LOL_W, {"low": 3, "high": 3}, np.uint8)
+    assert sum(v.size for v in views.values()) > 2**31
+    rows, cols = np.meshgrid(np.arange(LOL_H), np.arange(LOL_W), indexing="ij")
+    # Position in the pixel: row // 8, col // 8, then the remainders (all below 256).
+    views["high"][n - 1] = np.stack([rows // 8, cols // 8, (rows % 8) * 8 + cols % 8], -1).astype(np.uint8)
+    # (lo, range) = (0, 1): patches are the 8-bit values / 255.
+    scales = {k: np.tile(np.float32([0.0, 1.0]), (n, 1)) for k in views}
+    sampler = patches.PatchSampler(views, np.array([[LOL_H, LOL_W]] * n, np.int32), batch_size=4, patch_size=p,
+                                   num_modes=8, seed=5, scales=scales)
+
+    def corner(patch):
+        v = np.rint(patch * 255.0).astype(int)
+        pos = (v[..., 0] * 8 + v[..., 2] // 8) * 1000 + v[..., 1] * 8 + v[..., 2] % 8
+        return divmod(int(pos.min()), 1000)
+
+    _check_last_image_patch(sampler, n, "high", corner,
+                            lambda r0, c0: views["high"][n - 1, r0:r0 + p, c0:c0 + p].astype(np.float32) / 255.0)
 
 
 def test_stack_padded_counts_in_python_ints(monkeypatch):

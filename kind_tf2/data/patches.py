@@ -34,6 +34,10 @@ class PatchSampler:
         self.stack = _host_stack([arrays[k] for k in self.keys])
         self.sizes = tf.constant(np.asarray(sizes, np.int32))
         self.num_images = int(self.stack.shape[0])
+        # gather_nd refuses int32 indices into more than 2**31 - 1 elements ("too large for int32
+        # indexing"): 1300 pairs of 600x400 with restoration's 7 channels are 2.2e9.
+        elements = int(np.prod([int(d) for d in self.stack.shape], dtype=object))
+        self._index_dtype = tf.int64 if elements > np.iinfo(np.int32).max else tf.int32
         self._source = _augmented_positions(patch_size)
         self.batch_size, self.patch_size = batch_size, patch_size
         self.num_modes, self.seed, self.reshuffle = num_modes, seed, reshuffle
@@ -83,7 +87,8 @@ class PatchSampler:
         rows = offsets[:, 0, None] + tf.gather(self._source[0], mode)  # [b, P * P]
         cols = offsets[:, 1, None] + tf.gather(self._source[1], mode)
         images = tf.broadcast_to(index[:, None], tf.shape(rows))
-        stacked = tf.gather_nd(self.stack, tf.stack([images, rows, cols], axis=-1))
+        where = tf.cast(tf.stack([images, rows, cols], axis=-1), self._index_dtype)
+        stacked = tf.gather_nd(self.stack, where)
         stacked = tf.reshape(stacked, [b, p, p, sum(self.channels)])
         out = dict(zip(self.keys, tf.split(stacked, self.channels, axis=-1)))
         for key, lo_range in self.scales.items():
