@@ -398,7 +398,7 @@ def write_report(cfg, state, results, eval_seconds, log):
         s = e.get("settings", {})
         total += e["seconds"]
         if e["status"] == "given":
-            stage_rows.append([name, f"given: {e.get('source')}", "", "", "", "", "", "", "", "0"])
+            stage_rows.append([name, "given (not trained, see above)", "", "", "", "", "", "", "", "0"])
             continue
         stage_rows.append([name, e["status"], s.get("epochs", ""), s.get("batch_size", ""), s.get("patch_size", ""),
                            f"{s.get('learning_rate', 0):g}", s.get("lr_schedule") or "original",
@@ -533,7 +533,8 @@ def main(argv):
     from kind_tf2.training.engine import _decom_cache_dir
 
     given = {name: getattr(F, flag) for name, flag in GIVEN_FLAG.items() if getattr(F, flag)}
-    command = " ".join(["python -m kind_tf2.reproduce"] + [shlex.quote(a) for a in argv_of_run()])
+    # One flag a line, as a shell would take it back.
+    command = " \\\n    ".join(["python -m kind_tf2.reproduce"] + [shlex.quote(a) for a in argv_of_run()])
     cfg = ReproduceConfig(data_dir=F.data_dir, out=F.out, overrides=overrides, seed=F.seed, strategy=F.strategy,
                           reference_checkpoint_dir=F.reference_checkpoint_dir, ratio=F.ratio,
                           vgg_weights=F.vgg_weights, deterministic=F.deterministic, preset=F.preset, given=given,
