@@ -1,6 +1,5 @@
 """The evaluate.py job: enhance a folder, score it against ground truth, write a comparison grid."""
 
-import csv
 import dataclasses
 import json
 import math
@@ -11,7 +10,8 @@ import time
 import numpy as np
 from PIL import Image
 
-from kind_tf2 import image_ops, metrics, tiling
+from kind_tf2.registry import Registry
+from kind_tf2 import errors, image_ops, metrics, tiling
 from kind_tf2.data.lol import IMAGE_EXTENSIONS
 from kind_tf2.pipeline import KinD
 
@@ -36,21 +36,7 @@ class EvalConfig:
     tile: object = "auto"  # auto, none or a multiple of 16: see KinD.enhance
 
 
-def define_network_flags():
-    """--checkpoint_dir and the per-network overrides, shared by evaluate.py and `kind_tf2.golden`."""
-    from absl import flags
-
-    flags.DEFINE_string("checkpoint_dir", "./checkpoint",
-                        "Folder with all three networks: the original layout (decom_net_train/, ...) or the "
-                        "port's (decom.weights.h5, ...).")
-    flags.DEFINE_string("decom_checkpoint", None, "DecomNet: a TF1 checkpoint or a training folder; "
-                        "overrides --checkpoint_dir.")
-    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net, likewise.")
-    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise; 'none': no restoration "
-                        "(R_hat = R), to see what the other two networks give alone.")
-
-
-class EvalError(ValueError):
+class EvalError(errors.ConfigError):
     """A problem with the job as a whole (folders, checkpoints, flags); the message names it."""
 
 
@@ -84,7 +70,7 @@ def find_ground_truth(high_dir, low_path):
     for cand in sorted(os.listdir(high_dir)):
         if os.path.splitext(cand)[0] == stem and cand.lower().endswith(IMAGE_EXTENSIONS):
             return os.path.join(high_dir, cand)
-    raise ValueError(f"{low_path}: no ground truth named {stem}.* in {high_dir}")
+    raise errors.DataError(f"{low_path}: no ground truth named {stem}.* in {high_dir}")
 
 
 def output_name(path):
@@ -114,14 +100,14 @@ class Protocol:
     enhance: object
 
 
-PROTOCOLS = {}
+PROTOCOLS = Registry("protocol", flag="--protocol")
 
 
 def register_protocol(name, description, needs_gt):
-    """Decorator adding an `enhance` function to `PROTOCOLS` under `name`."""
+    """Decorator adding an `enhance` function to `PROTOCOLS` under `name` (a name taken twice is an error)."""
 
     def add(fn):
-        PROTOCOLS[name] = Protocol(name, description, needs_gt, fn)
+        PROTOCOLS.add(name, Protocol(name, description, needs_gt, fn), where=f"{fn.__module__}.{fn.__qualname__}")
         return fn
 
     return add
@@ -248,18 +234,16 @@ def write_metrics(folder, rows, protocol):
 
 
 def _check_config(cfg):
+    """(protocol, tile): the settings checked, `cfg.tile` parsed once (None, "auto" or an int)."""
     protocol = resolve_protocol(cfg.protocol, cfg.high_dir)
     if cfg.high_dir and not os.path.isdir(cfg.high_dir):
         raise EvalError(f"--high_dir={cfg.high_dir}: folder does not exist")
     if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
         raise EvalError(f"--ratio={cfg.ratio}: expected a finite value >= 0")
-    try:
-        tiling.parse_tile(cfg.tile, name="--tile")
-    except ValueError as e:
-        raise EvalError(str(e)) from None
+    tile = tiling.parse_tile(cfg.tile, name="--tile")
     if os.path.realpath(cfg.output_dir) == os.path.realpath(cfg.input_dir):
         raise EvalError(f"--output_dir={cfg.output_dir} is --input_dir: refusing to write next to the inputs")
-    return protocol
+    return protocol, tile
 
 
 @dataclasses.dataclass
@@ -269,6 +253,7 @@ class _Job:
     protocol: str
     paths: list
     kind: object
+    tile: object  # parsed --tile: None, "auto" or an int
     rows: list = dataclasses.field(default_factory=list)  # metrics per scored image
     grid_rows: list = dataclasses.field(default_factory=list)  # thumbnails per image
     failures: list = dataclasses.field(default_factory=list)
@@ -276,7 +261,7 @@ class _Job:
 
 def _open_job(cfg, log, kind):
     """Check the flags, list the inputs, load the networks; raises EvalError / FileNotFoundError / ValueError."""
-    protocol = _check_config(cfg)
+    protocol, tile = _check_config(cfg)
     paths, skipped = list_inputs(cfg.input_dir)
     if skipped:
         log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
@@ -287,7 +272,7 @@ def _open_job(cfg, log, kind):
         cfg.checkpoint_dir, decom=cfg.decom_checkpoint, restoration=cfg.restoration_checkpoint,
         illumination=cfg.illumination_checkpoint, log=log,
     )
-    return _Job(protocol, paths, kind)
+    return _Job(protocol, paths, kind, tile)
 
 
 def _enhance_one(cfg, job, path, log):
@@ -303,10 +288,10 @@ def _enhance_one(cfg, job, path, log):
         gt_path = find_ground_truth(cfg.high_dir, path)
         gt_raw = image_ops.read_rgb(gt_path)
         if gt_raw.shape != raw.shape:
-            raise ValueError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
+            raise errors.DataError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
                              f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")
         high, gt = image_ops.stretch(gt_raw).numpy()[None], _uint8_ground_truth(gt_path)
-    tile = tiling.resolve_tile(cfg.tile, *raw.shape[:2])
+    tile = tiling.resolve_tile(job.tile, *raw.shape[:2])
     progress = None
     if tile is not None:
         log(f"  {os.path.basename(path)} ({raw.shape[1]}x{raw.shape[0]}): {tile}-px tiles, "
@@ -333,48 +318,74 @@ def _progress_printer(name, log, every=10.0):
 
 
 def _write_reports(cfg, job, log):
-    """The metrics table (printed, CSV, JSON) and the comparison grid."""
+    """The metrics table (printed, CSV, JSON) and the comparison grid; returns the paths written."""
+    files = []
     if job.rows:
         log(format_table(job.rows, job.protocol))
         write_metrics(cfg.output_dir, job.rows, job.protocol)
         log(f"metrics written to {os.path.join(cfg.output_dir, 'metrics.csv')} and metrics.json")
+        files += [os.path.join(cfg.output_dir, name) for name in ("metrics.csv", "metrics.json")]
     if cfg.grid and job.grid_rows:
         grid_path = os.path.join(cfg.output_dir, "comparison_grid.png")
         write_grid(grid_path, job.grid_rows)
         log(f"comparison grid (input | output{' | ground truth' if cfg.high_dir else ''}) written to {grid_path}")
+        files.append(grid_path)
+    return files
 
 
-def run(cfg, log=None, err=None, kind=None):
-    """Enhance every image of `cfg.input_dir`; returns the exit status (1 if any file failed).
+@dataclasses.dataclass
+class EvalResult:
+    """What one evaluation did: per-image and mean metrics (with ground truth), the files written, the failures."""
 
-    log / err: callables taking one line (default: stdout / stderr). kind: an already loaded
-    `KinD` to use instead of the checkpoint flags (tests, reproduce).
+    protocol: str
+    output_dir: str
+    images: int  # input images found
+    rows: list  # per scored image: {"image": name, "psnr", "ssim_rgb", "ssim_gray", "loe"}
+    mean: dict  # the mean of each metric over `rows` (empty without ground truth)
+    outputs: list  # the enhanced PNGs written
+    files: list  # metrics.csv, metrics.json, comparison_grid.png as written
+    failures: list  # [(input path, message)] of the images that could not be enhanced or scored
+
+    @property
+    def ok(self):
+        return not self.failures
+
+
+def evaluate(cfg, log=None, warn=None, kind=None):
+    """Enhance every image of `cfg.input_dir` (and score it, given `cfg.high_dir`); returns an EvalResult.
+
+    Raises EvalError / DataError / CheckpointNotFound (a KindError) when the job as a whole cannot
+    run (folders, flags, networks). An image that fails alone (unreadable, no or mismatched ground
+    truth, a failed write) is reported through `warn(message)`, listed in `failures`, and the
+    others go on. log / warn: callables taking one line (default: print to stdout / stderr). kind:
+    an already loaded `KinD` to use instead of the checkpoint settings (tests, reproduce).
     """
     log = log or (lambda line: print(line, flush=True))
-    err = err or (lambda line: print(line, file=sys.stderr, flush=True))
-    try:
-        job = _open_job(cfg, log, kind)
-    except (EvalError, FileNotFoundError, ValueError) as e:
-        err(f"error: {e}")
-        return 1
+    warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+    job = _open_job(cfg, log, kind)
     log(f"enhancing {len(job.paths)} image(s) from {cfg.input_dir} into {cfg.output_dir} ({job.protocol}"
         + (f", ratio {cfg.ratio:g})" if job.protocol != "gt_ratio" else ")"))
+    outputs, failures = [], []
     for k, path in enumerate(job.paths, 1):
         t0 = time.perf_counter()
         try:
             images = _enhance_one(cfg, job, path, log)
-        except (ValueError, OSError) as e:
+        except (errors.KindError, OSError) as e:
+            # One image's problem (DataError, or an OSError writing its output): named, and the rest go on.
             msg = str(e) if os.path.basename(path) in str(e) else f"{path}: {e}"
-            err(f"error: {msg}")
+            warn(msg)
+            failures.append((path, msg))
             job.failures.append(path)
             continue
         if cfg.grid:  # thumbnails only: a long run must not hold every full-size image
             job.grid_rows.append([thumbnail(a, cfg.grid_height) for a in images if a is not None])
         h, w = images[0].shape[:2]
+        outputs.append(os.path.join(cfg.output_dir, output_name(path)))
         log(f"[{k}/{len(job.paths)}] {os.path.basename(path)} ({w}x{h}) -> {output_name(path)} "
             f"({time.perf_counter() - t0:.2f} s)")
-    _write_reports(cfg, job, log)
+    files = _write_reports(cfg, job, log)
     done = len(job.paths) - len(job.failures)
     failed = f", {len(job.failures)} failed" if job.failures else ""
     log(f"done: {done} of {len(job.paths)} image(s) enhanced{failed}")
-    return 1 if job.failures else 0
+    return EvalResult(job.protocol, cfg.output_dir, len(job.paths), job.rows,
+                      mean_metrics(job.rows) if job.rows else {}, outputs, files, failures)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import REPO
 from kind_tf2 import evaluation
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from kind_tf2.cli.commands import evaluate_status
 
 
 def _agreement(ours_path, ref_path):
@@ -82,7 +82,7 @@ def _good(folder):
 def _run(kind, inp, out, **kw):
     lines, errors = [], []
     cfg = evaluation.EvalConfig(input_dir=str(inp), output_dir=str(out), **kw)
-    rc = evaluation.run(cfg, log=lines.append, err=errors.append, kind=kind)
+    rc = evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind)
     return rc, lines, errors
 
 
