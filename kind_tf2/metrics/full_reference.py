@@ -1,4 +1,4 @@
-"""Full-reference image quality metrics for enhanced images: PSNR, SSIM (two conventions) and LOE."""
+"""Full-reference metrics: PSNR, SSIM (two conventions), LOE and the gt_mean alignment, as the papers compute them."""
 
 import numpy as np
 
