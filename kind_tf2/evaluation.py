@@ -12,10 +12,12 @@ from PIL import Image
 
 from kind_tf2.registry import Registry
 from kind_tf2 import errors, image_ops, metrics, tiling
+from kind_tf2.metrics import catalog
 from kind_tf2.data.lol import IMAGE_EXTENSIONS
 from kind_tf2.pipeline import KinD
 
-METRIC_NAMES = ("psnr", "ssim_rgb", "ssim_gray", "loe")
+# The columns of an evaluation with ground truth by default (`--metrics=default`); see metrics.catalog.
+METRIC_NAMES = catalog.DEFAULT_PAIRED
 
 
 @dataclasses.dataclass
@@ -34,6 +36,7 @@ class EvalConfig:
     grid: bool = True
     grid_height: int = 160
     tile: object = "auto"  # auto, none or a multiple of 16: see KinD.enhance
+    metrics: str = "default"  # comma list of names in metrics.catalog.METRICS; default: by ground truth or not
 
 
 class EvalError(errors.ConfigError):
@@ -196,54 +199,68 @@ def anchor_line(protocol):
             f"PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}")
 
 
+def metric_columns(rows):
+    """The metric columns of scored rows, in their order (every key but `image`)."""
+    return [k for k in rows[0] if k != "image"] if rows else []
+
+
+def _header(column):
+    m = catalog.describe(column)
+    return m.header + (" in" if column.endswith("_input") else "")
+
+
 def format_table(rows, protocol):
-    """The metrics table as text: one line per image, the mean, the protocol and the paper anchor."""
+    """The metrics table as text: one line per image, the mean, the protocol and (with ground truth) the paper anchor."""
+    cols = metric_columns(rows)
+    widths = [max(9, len(_header(c)) + 2) for c in cols]
     lines = [f"protocol: {protocol} -- {PROTOCOLS[protocol].description}",
-             f"{'image':<28}{'PSNR dB':>9}{'SSIM rgb':>10}{'SSIM gray':>11}{'LOE':>9}"]
-    for row in rows:
-        lines.append(f"{row['image']:<28}{row['psnr']:>9.3f}{row['ssim_rgb']:>10.4f}{row['ssim_gray']:>11.4f}"
-                     f"{row['loe']:>9.1f}")
+             f"{'image':<28}" + "".join(f"{_header(c):>{w}}" for c, w in zip(cols, widths))]
     mean = mean_metrics(rows)
-    lines.append(f"{'mean (' + str(len(rows)) + ' images)':<28}{mean['psnr']:>9.3f}{mean['ssim_rgb']:>10.4f}"
-                 f"{mean['ssim_gray']:>11.4f}{mean['loe']:>9.1f}")
-    lines.append(anchor_line(protocol))
+    for row in rows + [dict(mean, image=f"mean ({len(rows)} images)")]:
+        lines.append(f"{row['image']:<28}" + "".join(f"{catalog.fmt(c, row[c]):>{w}}" for c, w in zip(cols, widths)))
+    arrows = ", ".join(f"{_header(c)} {'higher' if catalog.describe(c).higher_is_better else 'lower'}"
+                       for c in cols if not c.endswith("_input"))
+    lines.append(f"better: {arrows}")
+    if any(catalog.describe(c).reference for c in cols):
+        lines.append(anchor_line(protocol))
     return "\n".join(lines)
 
 
 def mean_metrics(rows):
-    """Mean of each metric over the rows (NaN entries, from tiny images, are left out)."""
+    """Mean of each metric column over the rows (NaN entries, from tiny images, are left out)."""
     out = {}
-    for k in METRIC_NAMES:
+    for k in metric_columns(rows):
         vals = [r[k] for r in rows if not math.isnan(r[k])]
         out[k] = float(np.mean(vals)) if vals else float("nan")
     return out
 
 
 def write_metrics(folder, rows, protocol):
-    """`metrics.csv` (per image, then the mean) and `metrics.json` (with protocol and anchor)."""
-    mean = mean_metrics(rows)
-    lines = [",".join(("image",) + METRIC_NAMES)]
+    """`metrics.csv` (per image, then the mean) and `metrics.json` (with protocol, metric notes and anchor)."""
+    mean, cols = mean_metrics(rows), metric_columns(rows)
+    lines = [",".join(["image"] + cols)]
     for row in rows + [dict(mean, image="mean")]:
-        lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in METRIC_NAMES]))
+        lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in cols]))
     image_ops.atomic_write_text(os.path.join(folder, "metrics.csv"), "\n".join(lines) + "\n")
-    doc = {"protocol": protocol, "protocol_description": PROTOCOLS[protocol].description,
-           "metrics": {"psnr": "dB, RGB at 0-255", "ssim_rgb": "Gaussian 11x11 sigma 1.5, per RGB channel, averaged",
-                       "ssim_gray": "the same on MATLAB rgb2gray", "loe": "lightness order error vs ground truth"},
+    notes = {c: catalog.describe(c).measures + (" (of the input image)" if c.endswith("_input") else "")
+             + f"; {'higher' if catalog.describe(c).higher_is_better else 'lower'} is better" for c in cols}
+    doc = {"protocol": protocol, "protocol_description": PROTOCOLS[protocol].description, "metrics": notes,
            "paper_anchor": metrics.PAPER_ANCHOR, "images": rows, "mean": mean}
     image_ops.atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(doc, indent=1, allow_nan=True) + "\n")
 
 
 def _check_config(cfg):
-    """(protocol, tile): the settings checked, `cfg.tile` parsed once (None, "auto" or an int)."""
+    """(protocol, tile, metric names): the settings checked, `cfg.tile` parsed once (None, "auto" or an int)."""
     protocol = resolve_protocol(cfg.protocol, cfg.high_dir)
     if cfg.high_dir and not os.path.isdir(cfg.high_dir):
         raise EvalError(f"--high_dir={cfg.high_dir}: folder does not exist")
     if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
         raise EvalError(f"--ratio={cfg.ratio}: expected a finite value >= 0")
     tile = tiling.parse_tile(cfg.tile, name="--tile")
+    names = catalog.parse_metrics(cfg.metrics, paired=bool(cfg.high_dir))
     if os.path.realpath(cfg.output_dir) == os.path.realpath(cfg.input_dir):
         raise EvalError(f"--output_dir={cfg.output_dir} is --input_dir: refusing to write next to the inputs")
-    return protocol, tile
+    return protocol, tile, names
 
 
 @dataclasses.dataclass
@@ -254,6 +271,7 @@ class _Job:
     paths: list
     kind: object
     tile: object  # parsed --tile: None, "auto" or an int
+    metric_names: tuple  # what each image is scored with (metrics.catalog)
     rows: list = dataclasses.field(default_factory=list)  # metrics per scored image
     grid_rows: list = dataclasses.field(default_factory=list)  # thumbnails per image
     failures: list = dataclasses.field(default_factory=list)
@@ -261,7 +279,7 @@ class _Job:
 
 def _open_job(cfg, log, kind):
     """Check the flags, list the inputs, load the networks; raises EvalError / FileNotFoundError / ValueError."""
-    protocol, tile = _check_config(cfg)
+    protocol, tile, names = _check_config(cfg)
     paths, skipped = list_inputs(cfg.input_dir)
     if skipped:
         log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
@@ -272,7 +290,7 @@ def _open_job(cfg, log, kind):
         cfg.checkpoint_dir, decom=cfg.decom_checkpoint, restoration=cfg.restoration_checkpoint,
         illumination=cfg.illumination_checkpoint, log=log,
     )
-    return _Job(protocol, paths, kind, tile)
+    return _Job(protocol, paths, kind, tile, names)
 
 
 def _enhance_one(cfg, job, path, log):
@@ -299,9 +317,17 @@ def _enhance_one(cfg, job, path, log):
         progress = _progress_printer(os.path.basename(path), log)
     pixels = PROTOCOLS[job.protocol].enhance(job.kind, x, high, gt, cfg.ratio, tile=tile, progress=progress)
     _atomic_save(os.path.join(cfg.output_dir, output_name(path)), Image.fromarray(pixels))
-    if gt is not None:
-        job.rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(pixels, gt)))
-    return np.rint(raw * 255.0).astype(np.uint8), pixels, gt
+    inp = np.rint(raw * 255.0).astype(np.uint8)
+    # With ground truth, the output against it; without, the no-reference metrics of output and input.
+    name, skipped = os.path.basename(path), {}
+    # A metric that cannot score this image (too small for NIQE's blocks): the image is enhanced and
+    # the rest scored; one line says which columns are empty and why.
+    scores = catalog.score(job.metric_names, pixels, ref=gt, inp=None if gt is not None else inp,
+                           unscored=lambda column, err: skipped.setdefault(str(err), []).append(column))
+    for why, columns in skipped.items():
+        log(f"warning: {name}: {', '.join(columns)} not scored: {why}")
+    job.rows.append(dict(image=name, **scores))
+    return inp, pixels, gt
 
 
 def _progress_printer(name, log, every=10.0):
@@ -340,7 +366,7 @@ class EvalResult:
     protocol: str
     output_dir: str
     images: int  # input images found
-    rows: list  # per scored image: {"image": name, "psnr", "ssim_rgb", "ssim_gray", "loe"}
+    rows: list  # per scored image: {"image": name, <metric>: value, ...} (metrics.catalog; `<name>_input` unpaired)
     mean: dict  # the mean of each metric over `rows` (empty without ground truth)
     outputs: list  # the enhanced PNGs written
     files: list  # metrics.csv, metrics.json, comparison_grid.png as written

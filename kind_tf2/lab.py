@@ -140,6 +140,7 @@ def score_variant(cfg, stage, data, variant, model, log):
             out = image_ops.to_uint8(kind.enhance(low[None], high=high[None])[0]).numpy()
             gt = np.rint(image_ops.read_rgb(item.high_path).astype(np.float64) * 255.0).astype(np.uint8)
             row["e2e_psnr"], row["e2e_ssim"] = metrics.psnr(out, gt), metrics.ssim_rgb(out, gt)
+            row["e2e_ciede2000"] = metrics.ciede2000(out, gt)  # the colour error the survey's colour terms target
         if k < SAMPLE_ROWS:
             image_ops.save_image(os.path.join(preview_dir, f"{k}.png"), pred)
             refs = os.path.join(cfg.out, "eval")  # the input and target columns of samples.png
@@ -231,7 +232,7 @@ def run_lab(cfg, log=None):
 def _columns(results):
     cols = ["variant", "default", "psnr", "ssim"]
     if any("e2e_psnr" in r for r in results):
-        cols += ["e2e_psnr", "e2e_ssim"]
+        cols += ["e2e_psnr", "e2e_ssim"] + (["e2e_ciede2000"] if any("e2e_ciede2000" in r for r in results) else [])
     return cols + ["final_loss", "steps", "train_seconds", "spec"]
 
 
@@ -319,9 +320,9 @@ def _plot_curves(cfg, stage, variants, results):
 
 def _plot_metrics(cfg, results, order):
     plt = plots.pyplot()
-    keys = [k for k in ("psnr", "ssim", "e2e_psnr", "e2e_ssim") if k in results[0]]
+    keys = [k for k in ("psnr", "ssim", "e2e_psnr", "e2e_ssim", "e2e_ciede2000") if k in results[0]]
     titles = {"psnr": "stage PSNR (dB)", "ssim": "stage SSIM", "e2e_psnr": "end-to-end PSNR (dB)",
-              "e2e_ssim": "end-to-end SSIM"}
+              "e2e_ssim": "end-to-end SSIM", "e2e_ciede2000": "end-to-end CIEDE2000 (lower better)"}
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys) + 1.5, 0.45 * len(results) + 1.4), squeeze=False)
     labels = [("★ " if results[k]["default"] else "") + _wrap(results[k]["variant"], 30) for k in order][::-1]
     for ax, key in zip(axes[0], keys):

@@ -297,13 +297,18 @@ def plot_curves(cfg, name, path):
     return True
 
 
-def _fmt(value, digits):
-    return "inf" if value == float("inf") else f"{value:.{digits}f}"
+def _metric_table(rows, paper=None):
+    """(header, rows) of a models x metrics table; the columns are the metrics the evaluations scored.
 
+    paper: an extra row `(label, {metric: value})`, blank where the paper gives nothing.
+    """
+    from kind_tf2.metrics import catalog
 
-def _metrics_rows(rows):
-    return [[label, _fmt(m["psnr"], 3), _fmt(m["ssim_rgb"], 4), _fmt(m["ssim_gray"], 4), f"{m['loe']:.1f}"]
-            for label, m, _, _ in rows]
+    cols = list(rows[0][1]) if rows else []
+    table = [[label] + [catalog.fmt(c, m[c]) for c in cols] for label, m, _, _ in rows]
+    if paper:
+        table.append([paper[0]] + [paper[1].get(c, "") for c in cols])
+    return ["model"] + [catalog.describe(c).header for c in cols], table
 
 
 def _per_image_table(rep, cfg, protocol):
@@ -356,28 +361,28 @@ def write_report(cfg, state, results, eval_seconds, log):
                                  for name in STAGE_ORDER if name in cfg.given))
     rep.heading("Metrics on eval15, per protocol")
     rep.text("PSNR over RGB at 0-255; SSIM with an 11x11 Gaussian window (sigma 1.5) per RGB channel averaged, "
-             "and on MATLAB rgb2gray; LOE (lightness order error, lower is better). Every number is "
-             "recomputable from the saved PNGs in eval/<protocol>/ and the ground truth "
-             "(`python evaluate.py`'s metrics, or kind_tf2.metrics.evaluate_pair on the two files).")
+             "and on MATLAB rgb2gray; LOE (lightness order error, lower is better); dE2000 (mean CIEDE2000 "
+             "colour error, lower is better). Every number is recomputable from the saved PNGs in "
+             "eval/<protocol>/ and the ground truth (`kind-tf2 evaluate`'s metrics, or kind_tf2.metrics on the "
+             "two files).")
     anchor = metrics.PAPER_ANCHOR
     for protocol, rows in results.items():
         if protocol == VALIDATION_KEY:
             continue
         rep.heading(f"Protocol {protocol}", 3)
         rep.text(evaluation.PROTOCOLS[protocol].description + ".")
-        table = _metrics_rows(rows)
         if protocol == anchor["protocol"]:
-            paper = f"paper ({anchor['method']}, {anchor['dataset']}, ACM MM 2019 Table 1)"
-            table.append([paper, f"{anchor['psnr']:.2f}", f"{anchor['ssim']:.4f}", "", ""])
+            paper = (f"paper ({anchor['method']}, {anchor['dataset']}, ACM MM 2019 Table 1)",
+                     {"psnr": f"{anchor['psnr']:.2f}", "ssim_rgb": f"{anchor['ssim']:.4f}"})
         else:
-            table.append(["paper", "not reported under this protocol", "", "", ""])
-        rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], table)
+            paper = ("paper", {"psnr": "not reported under this protocol"})
+        rep.table(*_metric_table(rows, paper))
     if VALIDATION_KEY in results:
         lo, hi = VALIDATION_SPLIT
         rep.heading("Validation split (our485, gt_ratio)")
         rep.text(f"The our485 pairs at sorted positions {lo}..{hi - 1}, after Restoration_net's training range "
                  f"[0:{lo}]: what schedules are chosen on (never eval15).")
-        rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], _metrics_rows(results[VALIDATION_KEY]))
+        rep.table(*_metric_table(results[VALIDATION_KEY]))
     rep.heading("Per image, eval15, gt_ratio")
     _per_image_table(rep, cfg, anchor["protocol"])
     rep.heading("Training")

@@ -73,6 +73,7 @@ def define_evaluate():
                            "truth's mean grey level before scoring (needs --high_dir).")
     absl_flags.DEFINE_bool("grid", True, "Write comparison_grid.png (input | output | ground truth).")
     flags.tile()
+    flags.metrics()
     absl_flags.mark_flag_as_required("input_dir")
 
 
@@ -91,7 +92,7 @@ def run_evaluate(argv):
         input_dir=F.input_dir, output_dir=F.output_dir, checkpoint_dir=F.checkpoint_dir,
         decom_checkpoint=F.decom_checkpoint, illumination_checkpoint=F.illumination_checkpoint,
         restoration_checkpoint=F.restoration_checkpoint, ratio=F.ratio, high_dir=F.high_dir,
-        protocol=F.protocol, grid=F.grid, tile=F.tile,
+        protocol=F.protocol, grid=F.grid, tile=F.tile, metrics=F.metrics,
     )
     return evaluate_status(cfg)
 

@@ -81,6 +81,14 @@ def tile():
                         "auto: 512-px tiles for images above 0.6 megapixels; none: never tile.")
 
 
+def metrics():
+    from kind_tf2.metrics import catalog
+
+    flags.DEFINE_string("metrics", "default", "Comma list of " + ", ".join(catalog.METRICS) + ". default: with "
+                        f"--high_dir {','.join(catalog.DEFAULT_PAIRED)}; without, {','.join(catalog.DEFAULT_UNPAIRED)} "
+                        "of each output and its input (no-reference: nothing else can be scored).")
+
+
 # ---- training ------------------------------------------------------------------------------------------
 
 def stage_setting(name, kind, default, help):
