@@ -46,6 +46,7 @@ class ReproduceConfig:
     strategy: str = "default"
     reference_checkpoint_dir: str = None
     ratio: float = 5.0  # fixed_ratio and gt_mean: the constant ratio map
+    metrics: str = "default"  # the evaluations' --metrics (metrics.catalog)
     vgg_weights: str = None
     deterministic: bool = False
     title: str = "KinD reproduction"
@@ -253,7 +254,7 @@ def evaluate_all(cfg, log):
                                     restoration=given.get("restoration"), log=lambda line: log("  " + line))
         for key, low_dir, high_dir, protocol in jobs:
             ecfg = evaluation.EvalConfig(input_dir=low_dir, high_dir=high_dir, output_dir=os.path.join(folder, key),
-                                         protocol=protocol, ratio=cfg.ratio)
+                                         protocol=protocol, ratio=cfg.ratio, metrics=cfg.metrics)
             failed = []
             result = evaluation.evaluate(ecfg, log=lambda line: log("  " + line), warn=failed.append, kind=kind)
             if not result.ok:
@@ -362,7 +363,8 @@ def write_report(cfg, state, results, eval_seconds, log):
     rep.heading("Metrics on eval15, per protocol")
     rep.text("PSNR over RGB at 0-255; SSIM with an 11x11 Gaussian window (sigma 1.5) per RGB channel averaged, "
              "and on MATLAB rgb2gray; LOE (lightness order error, lower is better); dE2000 (mean CIEDE2000 "
-             "colour error, lower is better). Every number is recomputable from the saved PNGs in "
+             "colour error, lower is better); NIQE and BRISQUE of the output alone (no-reference, as the MATLAB "
+             "releases; lower is better). Every number is recomputable from the saved PNGs in "
              "eval/<protocol>/ and the ground truth (`kind-tf2 evaluate`'s metrics, or kind_tf2.metrics on the "
              "two files).")
     anchor = metrics.PAPER_ANCHOR

@@ -57,7 +57,7 @@ def test_cli_with_ground_truth_equals_original_and_writes_metrics(ref, tmp_path)
     assert doc["protocol"] == "gt_ratio" and doc["paper_anchor"]["psnr"] == 20.87
     assert [r["image"] for r in doc["images"]] == ["1.png", "22.png"]
     csv_lines = (out / "metrics.csv").read_text().splitlines()
-    assert csv_lines[0] == "image,psnr,ssim_rgb,ssim_gray,loe,ciede2000" and csv_lines[-1].startswith("mean,")
+    assert csv_lines[0] == "image,psnr,ssim_rgb,ssim_gray,loe,ciede2000,niqe,brisque" and csv_lines[-1].startswith("mean,")
     assert "protocol: gt_ratio" in stdout and "PSNR 20.87 dB, SSIM 0.8022" in stdout
     grid = Image.open(out / "comparison_grid.png")
     assert grid.height == 2 * 160 + 4 and grid.width > 3 * 200  # two rows of input | output | truth

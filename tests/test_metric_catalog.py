@@ -19,12 +19,13 @@ def test_every_metric_says_what_it_measures_and_which_way_is_better():
 
 
 def test_parse_metrics_defaults_and_errors():
-    assert catalog.parse_metrics("default", paired=True) == ("psnr", "ssim_rgb", "ssim_gray", "loe", "ciede2000")
+    assert catalog.parse_metrics("default", paired=True) == ("psnr", "ssim_rgb", "ssim_gray", "loe", "ciede2000",
+                                                             "niqe", "brisque")
     assert catalog.parse_metrics(None, paired=False) == ("niqe", "brisque")
     assert catalog.parse_metrics("niqe, psnr", paired=True) == ("niqe", "psnr")
     with pytest.raises(errors.ConfigError, match="--metrics=psnr: psnr need"):
         catalog.parse_metrics("psnr", paired=False)
-    assert catalog.parse_metrics("default,niqe,psnr", paired=True)[-2:] == ("ciede2000", "niqe")
+    assert catalog.parse_metrics("psnr,default,niqe", paired=True)[:2] == ("psnr", "ssim_rgb")
     with pytest.raises(errors.ConfigError, match="--metrics=lpips: expected default or one of psnr"):
         catalog.parse_metrics("psnr,lpips", paired=True)
     with pytest.raises(errors.RegistryError, match="metric 'psnr' is defined twice"):

@@ -122,6 +122,7 @@ def define_reproduce():
     absl_flags.DEFINE_bool("validation", False, "Also score the our485 validation split (sorted pairs 466..484, "
                            "never trained on by Restoration_net) under gt_ratio: what schedules are chosen on.")
     absl_flags.DEFINE_string("title", "KinD reproduction", "Title of the report.")
+    flags.metrics()
     absl_flags.DEFINE_string("publish_dir", None, "At the end, copy the report, its plots and the metrics files (no "
                              "images, no weights) there, e.g. docs/real_lol/<run>.")
     for name in reproduce.STAGE_ORDER:
@@ -148,7 +149,7 @@ def run_reproduce(argv, prog="python -m kind_tf2.reproduce", raw=()):
         data_dir=F.data_dir, out=F.out, overrides=overrides, seed=F.seed, strategy=F.strategy,
         reference_checkpoint_dir=F.reference_checkpoint_dir, ratio=F.ratio, vgg_weights=F.vgg_weights,
         deterministic=F.deterministic, preset=F.preset, given=given, decom_cache=flags.decom_cache_dir(F.decom_cache),
-        validation=F.validation, command=command, publish_dir=F.publish_dir, title=F.title)
+        validation=F.validation, command=command, publish_dir=F.publish_dir, title=F.title, metrics=F.metrics)
     return exit_status(reproduce.reproduce, cfg)
 
 
