@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
-from kind_tf2.registry import Registry
 from kind_tf2 import image_ops, metrics
+from kind_tf2.registry import Registry
 
 ROWS = Registry("baseline row")
 

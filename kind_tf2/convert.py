@@ -2,7 +2,6 @@
 
 import os
 
-
 from kind_tf2 import checkpoints, errors, models
 
 

@@ -10,11 +10,11 @@ import time
 import numpy as np
 from PIL import Image
 
-from kind_tf2.registry import Registry
 from kind_tf2 import errors, image_ops, metrics, tiling
-from kind_tf2.metrics import catalog
 from kind_tf2.data.lol import IMAGE_EXTENSIONS
+from kind_tf2.metrics import catalog
 from kind_tf2.pipeline import KinD
+from kind_tf2.registry import Registry
 
 # The columns of an evaluation with ground truth by default (`--metrics=default`); see metrics.catalog.
 METRIC_NAMES = catalog.DEFAULT_PAIRED

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kind_tf2.registry import Registry
 from kind_tf2 import checkpoints, errors, image_ops, losses, models
 from kind_tf2.data import decomposed, lol
 from kind_tf2.data.patches import stack_padded
+from kind_tf2.registry import Registry
 
 
 @dataclasses.dataclass
