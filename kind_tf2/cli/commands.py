@@ -167,7 +167,12 @@ def define_lab():
     flags.stage_setting("batch_size", int, None, "Global batch (default: the stage's original).")
     flags.stage_setting("patch_size", int, None, "Patch side (default: the stage's original).")
     flags.stage_setting("learning_rate", float, None, "Adam learning rate (default: the stage's original).")
-    flags.seed("Seed of the initialisation and the patches, shared by all variants.")
+    flags.seed("Seed of the initialisation and the patches, shared by all variants (the first of --seeds).")
+    absl_flags.DEFINE_integer("seeds", 1, "Runs per variant, seeds --seed, --seed+1, ...: with 2 or more the CIs also "
+                              "cover the variation between training runs.")
+    absl_flags.DEFINE_string("margins", lab.DEFAULT_MARGINS, "Practical margins, metric:value,...: a difference "
+                             "whose whole 95 % CI lies within +-margin is 'no practical difference'.")
+    absl_flags.DEFINE_float("level", 0.05, "Significance level after Holm's correction over the variants.")
     flags.vgg_weights("Keras VGG19 weights file for the `perceptual` term.")
     flags.illumination_checkpoint("With --stage=restoration: end-to-end scores with it.")
     flags.restoration_checkpoint("With --stage=illumination: end-to-end scores with it.")
@@ -181,7 +186,8 @@ def run_lab(argv):
         stage=F.stage, data_dir=F.data_dir, decom_checkpoint=F.decom_checkpoint, out=F.out, variants=F.variants,
         epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
         seed=F.seed, vgg_weights=F.vgg_weights, illumination_checkpoint=F.illumination_checkpoint,
-        restoration_checkpoint=F.restoration_checkpoint, log_every=F.log_every,
+        restoration_checkpoint=F.restoration_checkpoint, log_every=F.log_every, seeds=F.seeds, margins=F.margins,
+        level=F.level,
     )
     return exit_status(lab.run_lab, cfg)
 
