@@ -192,6 +192,32 @@ def run_lab(argv):
     return exit_status(lab.run_lab, cfg)
 
 
+def define_anatomy():
+    from kind_tf2 import anatomy
+
+    absl_flags.DEFINE_string("images", None, "Folder of clean images (e.g. LOL eval15/high).")
+    flags.out("./runs/anatomy", "Where the tables, plots and the summary go.")
+    absl_flags.DEFINE_string("low_images", None, "The paired low-light images (same names): the lowlight distortion "
+                             "and the terms that need the low input.")
+    absl_flags.DEFINE_string("terms", None, "Comma list of loss terms (default: every term whose needs are met).")
+    absl_flags.DEFINE_string("distortions", None, "Comma list of " + ", ".join(anatomy.DISTORTIONS) + " (default: "
+                             "all that can run).")
+    absl_flags.DEFINE_integer("strengths", 4, "Levels per distortion besides the clean image (the strongest kept).")
+    absl_flags.DEFINE_integer("max_images", None, "Use the first N images only.")
+    absl_flags.DEFINE_integer("size", None, "Resize each image so that its short side is N px.")
+    flags.seed("Seed of the noise distortion.")
+    absl_flags.mark_flag_as_required("images")
+
+
+def run_anatomy(argv):
+    from kind_tf2 import anatomy
+
+    cfg = anatomy.AnatomyConfig(images=F.images, out=F.out, low_images=F.low_images, terms=F.terms,
+                                distortions=F.distortions, strengths=F.strengths, max_images=F.max_images,
+                                size=F.size, seed=F.seed)
+    return exit_status(anatomy.run, cfg)
+
+
 # ---- golden, export, convert, baselines ------------------------------------------------------------------
 
 def define_golden():
