@@ -1,20 +1,6 @@
-"""Train KinD's restoration stage: `python train_restoration.py --data_dir=./LOLdataset` (see --help)."""
+"""Train KinD's restoration stage (Restoration_net): `python train_restoration.py --help`, the original's layout; installed, the same is `kind-tf2 train-restoration`."""
 
-from absl import app
-
-from kind_tf2 import process
-
-process.import_tensorflow()  # first: no collections while importing, optional modules left out
-
-from kind_tf2.training import engine, stages  # noqa: E402
-
-STAGE = stages.Restoration()
-
-
-def main(argv):
-    return engine.main(STAGE, argv)
-
+from kind_tf2.cli import run_command
 
 if __name__ == "__main__":
-    engine.define_flags(STAGE)
-    app.run(main)
+    run_command("train-restoration")

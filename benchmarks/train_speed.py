@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from kind_tf2 import models
 from kind_tf2.training import engine, stages
 
 # Input channels of each stage's network and its forward passes per step (DecomNet: low and high).
@@ -50,7 +51,7 @@ def forward_flops(stage, batch, patch):
     """Float operations of the stage network's forward pass (per global batch)."""
     from tensorflow.python.profiler import model_analyzer, option_builder
 
-    model = engine.models.build_network(stage.scope)
+    model = models.build_network(stage.scope)
     channels, passes = NETWORK_INPUTS[stage.name]
     inputs = [tf.TensorSpec([batch, patch, patch, c]) for c in channels]
     graph = tf.function(model).get_concrete_function(*inputs).graph
@@ -81,7 +82,7 @@ def network_only(stage, steps, warmup, rounds, precision=None):
     These are the kernels the original runs too: a step cannot be much faster than this in fp32.
     """
     d = stage.defaults
-    model = engine._build_in_policy(stage.scope, engine.MIXED_PRECISION[precision])
+    model = engine.build_in_policy(stage.scope, engine.MIXED_PRECISION[precision])
     channels, passes = NETWORK_INPUTS[stage.name]
     rng = np.random.default_rng(0)
     inputs = [tf.constant(rng.random((d["batch_size"] * passes, d["patch_size"], d["patch_size"], c), dtype=np.float32))

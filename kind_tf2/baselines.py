@@ -14,13 +14,13 @@ Illumination_adjust_net> --out=docs/real_lol/released_networks` scores eval15 un
 import dataclasses
 import json
 import os
-import sys
 
 import numpy as np
 
 from kind_tf2 import image_ops, metrics
+from kind_tf2.registry import Registry
 
-ROWS = {}
+ROWS = Registry("baseline row")
 
 
 def register_row(name, description, protocols=None):
@@ -30,9 +30,7 @@ def register_row(name, description, protocols=None):
     """
 
     def add(fn):
-        if name in ROWS:
-            raise ValueError(f"baseline row {name!r} is defined twice")
-        ROWS[name] = (description, protocols, fn)
+        ROWS.add(name, (description, protocols, fn), where=f"{fn.__module__}.{fn.__qualname__}")
         return fn
 
     return add
@@ -161,41 +159,7 @@ def format_table(means, sources, n):
     return "\n".join(lines)
 
 
-# ---- command line -----------------------------------------------------------------------------
-
-
-def main(argv):
-    from absl import app, flags, logging
-
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    F = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    cfg = BaselinesConfig(data_dir=F.data_dir, checkpoint_dir=F.checkpoint_dir, decom_checkpoint=F.decom_checkpoint,
-                          illumination_checkpoint=F.illumination_checkpoint, out=F.out, ratio=F.ratio,
-                          save_images=F.save_images)
-    from kind_tf2.data.lol import DatasetError
-
-    try:
-        run(cfg)
-    except (DatasetError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
 if __name__ == "__main__":
-    from absl import app, flags
+    from kind_tf2.cli import run_command
 
-    from kind_tf2 import process
-
-    process.import_tensorflow()
-    flags.DEFINE_string("data_dir", None, "LOL layout with eval15/low and eval15/high.")
-    flags.DEFINE_string("checkpoint_dir", None, "DecomNet and Illumination_adjust_net (e.g. the released ones).")
-    flags.DEFINE_string("decom_checkpoint", None, "DecomNet; overrides --checkpoint_dir.")
-    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net; overrides --checkpoint_dir.")
-    flags.DEFINE_string("out", "./results/baselines", "Where the table, grid, metrics and PNGs go.")
-    flags.DEFINE_float("ratio", 5.0, "Constant ratio of the fixed_ratio and gt_mean protocols.")
-    flags.DEFINE_bool("save_images", True, "Write the enhanced PNG of every row and protocol.")
-    flags.mark_flag_as_required("data_dir")
-    app.run(lambda argv: sys.exit(main(argv)))
+    run_command("baselines")

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kind_tf2 import models
+from kind_tf2 import errors, models
 
 # Per network: the port's weight-file stem and the original code's checkpoint sub-folder.
 WEIGHT_STEM = {
@@ -22,7 +22,7 @@ TF1_SUBDIR = {
 _OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(errors.CheckpointError):
     """A checkpoint's variables do not match a network: names the offending variables."""
 
 
@@ -56,11 +56,11 @@ def resolve_prefix(path):
             for candidate in (recorded, os.path.join(path, os.path.basename(recorded))):
                 if os.path.isfile(candidate + ".index"):
                     return candidate
-            raise FileNotFoundError(
+            raise errors.CheckpointNotFound(
                 f"{path}/checkpoint names {recorded!r}, but neither it nor "
                 f"{os.path.join(path, os.path.basename(recorded))!r} has an .index file"
             )
-    raise FileNotFoundError(f"{path}: no TF checkpoint (no 'checkpoint' file, no '{path}.index')")
+    raise errors.CheckpointNotFound(f"{path}: no TF checkpoint (no 'checkpoint' file, no '{path}.index')")
 
 
 def read_tensors(prefix):
@@ -167,7 +167,7 @@ def load_network_weights(model, path):
     scope = model.tf1_scope
     if path.endswith(".weights.h5"):
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such weight file")
+            raise errors.CheckpointNotFound(f"{path}: no such weight file")
         model.load_weights(path)
         return path
     if os.path.isdir(path) and os.path.isfile(weights_file(path, scope)):

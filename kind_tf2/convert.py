@@ -1,11 +1,8 @@
 """TF1 <-> TF2 weight converter: `python -m kind_tf2.convert --src=PATH --dst=DIR [--to_tf1]`."""
 
 import os
-import sys
 
-from absl import app, flags
-
-from kind_tf2 import checkpoints, models
+from kind_tf2 import checkpoints, errors, models
 
 
 def tf1_sources(src):
@@ -64,13 +61,13 @@ def tf2_to_tf1(src, dst, log=print):
         stem = os.path.basename(src)[: -len(".weights.h5")]
         by_stem = {v: k for k, v in checkpoints.WEIGHT_STEM.items()}
         if stem not in by_stem:
-            raise ValueError(f"{src}: file name must be one of {sorted(f'{s}.weights.h5' for s in by_stem)}")
+            raise errors.ConfigError(f"{src}: file name must be one of {sorted(f'{s}.weights.h5' for s in by_stem)}")
         sources = {by_stem[stem]: src}
     else:
         sources = {s: checkpoints.find_network_source(src, s) for s in models.NETWORKS}
         sources = {s: p for s, p in sources.items() if p is not None}
     if not sources:
-        raise FileNotFoundError(f"{src}: no KinD weights (expected decom/restoration/illumination.weights.h5)")
+        raise errors.CheckpointNotFound(f"{src}: no KinD weights (expected decom/restoration/illumination.weights.h5)")
     written = []
     for scope, path in sources.items():
         net = models.build_network(scope)
@@ -83,32 +80,7 @@ def tf2_to_tf1(src, dst, log=print):
     return written
 
 
-def define_flags():
-    flags.DEFINE_string("src", None, "TF1 checkpoint (folder, prefix or original ./checkpoint/ layout), "
-                        "or with --to_tf1 a folder of the port's .weights.h5 files.")
-    flags.DEFINE_string("dst", None, "Output folder.")
-    flags.DEFINE_bool("to_tf1", False, "Convert the port's weights to TF1 checkpoints instead.")
-    flags.mark_flags_as_required(["src", "dst"])
-
-
-def main(argv):
-    del argv
-    FLAGS = flags.FLAGS
-    try:
-        if FLAGS.to_tf1:
-            tf2_to_tf1(FLAGS.src, FLAGS.dst)
-        else:
-            tf1_to_tf2(FLAGS.src, FLAGS.dst)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def run():
-    define_flags()
-    app.run(main)
-
-
 if __name__ == "__main__":
-    run()
+    from kind_tf2.cli import run_command
+
+    run_command("convert")

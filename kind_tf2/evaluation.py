@@ -1,6 +1,5 @@
 """The evaluate.py job: enhance a folder, score it against ground truth, write a comparison grid."""
 
-import csv
 import dataclasses
 import json
 import math
@@ -11,11 +10,14 @@ import time
 import numpy as np
 from PIL import Image
 
-from kind_tf2 import image_ops, metrics, tiling
+from kind_tf2 import errors, image_ops, metrics, tiling
 from kind_tf2.data.lol import IMAGE_EXTENSIONS
+from kind_tf2.metrics import catalog
 from kind_tf2.pipeline import KinD
+from kind_tf2.registry import Registry
 
-METRIC_NAMES = ("psnr", "ssim_rgb", "ssim_gray", "loe")
+# The columns of an evaluation with ground truth by default (`--metrics=default`); see metrics.catalog.
+METRIC_NAMES = catalog.DEFAULT_PAIRED
 
 
 @dataclasses.dataclass
@@ -34,23 +36,10 @@ class EvalConfig:
     grid: bool = True
     grid_height: int = 160
     tile: object = "auto"  # auto, none or a multiple of 16: see KinD.enhance
+    metrics: str = "default"  # comma list of names in metrics.catalog.METRICS; default: by ground truth or not
 
 
-def define_network_flags():
-    """--checkpoint_dir and the per-network overrides, shared by evaluate.py and `kind_tf2.golden`."""
-    from absl import flags
-
-    flags.DEFINE_string("checkpoint_dir", "./checkpoint",
-                        "Folder with all three networks: the original layout (decom_net_train/, ...) or the "
-                        "port's (decom.weights.h5, ...).")
-    flags.DEFINE_string("decom_checkpoint", None, "DecomNet: a TF1 checkpoint or a training folder; "
-                        "overrides --checkpoint_dir.")
-    flags.DEFINE_string("illumination_checkpoint", None, "Illumination_adjust_net, likewise.")
-    flags.DEFINE_string("restoration_checkpoint", None, "Restoration_net, likewise; 'none': no restoration "
-                        "(R_hat = R), to see what the other two networks give alone.")
-
-
-class EvalError(ValueError):
+class EvalError(errors.ConfigError):
     """A problem with the job as a whole (folders, checkpoints, flags); the message names it."""
 
 
@@ -84,7 +73,7 @@ def find_ground_truth(high_dir, low_path):
     for cand in sorted(os.listdir(high_dir)):
         if os.path.splitext(cand)[0] == stem and cand.lower().endswith(IMAGE_EXTENSIONS):
             return os.path.join(high_dir, cand)
-    raise ValueError(f"{low_path}: no ground truth named {stem}.* in {high_dir}")
+    raise errors.DataError(f"{low_path}: no ground truth named {stem}.* in {high_dir}")
 
 
 def output_name(path):
@@ -114,14 +103,14 @@ class Protocol:
     enhance: object
 
 
-PROTOCOLS = {}
+PROTOCOLS = Registry("protocol", flag="--protocol")
 
 
 def register_protocol(name, description, needs_gt):
-    """Decorator adding an `enhance` function to `PROTOCOLS` under `name`."""
+    """Decorator adding an `enhance` function to `PROTOCOLS` under `name` (a name taken twice is an error)."""
 
     def add(fn):
-        PROTOCOLS[name] = Protocol(name, description, needs_gt, fn)
+        PROTOCOLS.add(name, Protocol(name, description, needs_gt, fn), where=f"{fn.__module__}.{fn.__qualname__}")
         return fn
 
     return add
@@ -210,56 +199,68 @@ def anchor_line(protocol):
             f"PSNR {a['psnr']:.2f} dB, SSIM {a['ssim']:.4f}")
 
 
+def metric_columns(rows):
+    """The metric columns of scored rows, in their order (every key but `image`)."""
+    return [k for k in rows[0] if k != "image"] if rows else []
+
+
+def _header(column):
+    m = catalog.describe(column)
+    return m.header + (" in" if column.endswith("_input") else "")
+
+
 def format_table(rows, protocol):
-    """The metrics table as text: one line per image, the mean, the protocol and the paper anchor."""
+    """The metrics table as text: one line per image, the mean, the protocol and (with ground truth) the paper anchor."""
+    cols = metric_columns(rows)
+    widths = [max(9, len(_header(c)) + 2) for c in cols]
     lines = [f"protocol: {protocol} -- {PROTOCOLS[protocol].description}",
-             f"{'image':<28}{'PSNR dB':>9}{'SSIM rgb':>10}{'SSIM gray':>11}{'LOE':>9}"]
-    for row in rows:
-        lines.append(f"{row['image']:<28}{row['psnr']:>9.3f}{row['ssim_rgb']:>10.4f}{row['ssim_gray']:>11.4f}"
-                     f"{row['loe']:>9.1f}")
+             f"{'image':<28}" + "".join(f"{_header(c):>{w}}" for c, w in zip(cols, widths))]
     mean = mean_metrics(rows)
-    lines.append(f"{'mean (' + str(len(rows)) + ' images)':<28}{mean['psnr']:>9.3f}{mean['ssim_rgb']:>10.4f}"
-                 f"{mean['ssim_gray']:>11.4f}{mean['loe']:>9.1f}")
-    lines.append(anchor_line(protocol))
+    for row in rows + [dict(mean, image=f"mean ({len(rows)} images)")]:
+        lines.append(f"{row['image']:<28}" + "".join(f"{catalog.fmt(c, row[c]):>{w}}" for c, w in zip(cols, widths)))
+    arrows = ", ".join(f"{_header(c)} {'higher' if catalog.describe(c).higher_is_better else 'lower'}"
+                       for c in cols if not c.endswith("_input"))
+    lines.append(f"better: {arrows}")
+    if any(catalog.describe(c).reference for c in cols):
+        lines.append(anchor_line(protocol))
     return "\n".join(lines)
 
 
 def mean_metrics(rows):
-    """Mean of each metric over the rows (NaN entries, from tiny images, are left out)."""
+    """Mean of each metric column over the rows (NaN entries, from tiny images, are left out)."""
     out = {}
-    for k in METRIC_NAMES:
+    for k in metric_columns(rows):
         vals = [r[k] for r in rows if not math.isnan(r[k])]
         out[k] = float(np.mean(vals)) if vals else float("nan")
     return out
 
 
 def write_metrics(folder, rows, protocol):
-    """`metrics.csv` (per image, then the mean) and `metrics.json` (with protocol and anchor)."""
-    mean = mean_metrics(rows)
-    lines = [",".join(("image",) + METRIC_NAMES)]
+    """`metrics.csv` (per image, then the mean) and `metrics.json` (with protocol, metric notes and anchor)."""
+    mean, cols = mean_metrics(rows), metric_columns(rows)
+    lines = [",".join(["image"] + cols)]
     for row in rows + [dict(mean, image="mean")]:
-        lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in METRIC_NAMES]))
+        lines.append(",".join([row["image"]] + [repr(float(row[k])) for k in cols]))
     image_ops.atomic_write_text(os.path.join(folder, "metrics.csv"), "\n".join(lines) + "\n")
-    doc = {"protocol": protocol, "protocol_description": PROTOCOLS[protocol].description,
-           "metrics": {"psnr": "dB, RGB at 0-255", "ssim_rgb": "Gaussian 11x11 sigma 1.5, per RGB channel, averaged",
-                       "ssim_gray": "the same on MATLAB rgb2gray", "loe": "lightness order error vs ground truth"},
+    notes = {c: catalog.describe(c).measures + (" (of the input image)" if c.endswith("_input") else "")
+             + f"; {'higher' if catalog.describe(c).higher_is_better else 'lower'} is better" for c in cols}
+    doc = {"protocol": protocol, "protocol_description": PROTOCOLS[protocol].description, "metrics": notes,
            "paper_anchor": metrics.PAPER_ANCHOR, "images": rows, "mean": mean}
     image_ops.atomic_write_text(os.path.join(folder, "metrics.json"), json.dumps(doc, indent=1, allow_nan=True) + "\n")
 
 
 def _check_config(cfg):
+    """(protocol, tile, metric names): the settings checked, `cfg.tile` parsed once (None, "auto" or an int)."""
     protocol = resolve_protocol(cfg.protocol, cfg.high_dir)
     if cfg.high_dir and not os.path.isdir(cfg.high_dir):
         raise EvalError(f"--high_dir={cfg.high_dir}: folder does not exist")
     if not math.isfinite(cfg.ratio) or cfg.ratio < 0:
         raise EvalError(f"--ratio={cfg.ratio}: expected a finite value >= 0")
-    try:
-        tiling.parse_tile(cfg.tile, name="--tile")
-    except ValueError as e:
-        raise EvalError(str(e)) from None
+    tile = tiling.parse_tile(cfg.tile, name="--tile")
+    names = catalog.parse_metrics(cfg.metrics, paired=bool(cfg.high_dir))
     if os.path.realpath(cfg.output_dir) == os.path.realpath(cfg.input_dir):
         raise EvalError(f"--output_dir={cfg.output_dir} is --input_dir: refusing to write next to the inputs")
-    return protocol
+    return protocol, tile, names
 
 
 @dataclasses.dataclass
@@ -269,6 +270,8 @@ class _Job:
     protocol: str
     paths: list
     kind: object
+    tile: object  # parsed --tile: None, "auto" or an int
+    metric_names: tuple  # what each image is scored with (metrics.catalog)
     rows: list = dataclasses.field(default_factory=list)  # metrics per scored image
     grid_rows: list = dataclasses.field(default_factory=list)  # thumbnails per image
     failures: list = dataclasses.field(default_factory=list)
@@ -276,7 +279,7 @@ class _Job:
 
 def _open_job(cfg, log, kind):
     """Check the flags, list the inputs, load the networks; raises EvalError / FileNotFoundError / ValueError."""
-    protocol = _check_config(cfg)
+    protocol, tile, names = _check_config(cfg)
     paths, skipped = list_inputs(cfg.input_dir)
     if skipped:
         log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
@@ -287,7 +290,7 @@ def _open_job(cfg, log, kind):
         cfg.checkpoint_dir, decom=cfg.decom_checkpoint, restoration=cfg.restoration_checkpoint,
         illumination=cfg.illumination_checkpoint, log=log,
     )
-    return _Job(protocol, paths, kind)
+    return _Job(protocol, paths, kind, tile, names)
 
 
 def _enhance_one(cfg, job, path, log):
@@ -303,10 +306,10 @@ def _enhance_one(cfg, job, path, log):
         gt_path = find_ground_truth(cfg.high_dir, path)
         gt_raw = image_ops.read_rgb(gt_path)
         if gt_raw.shape != raw.shape:
-            raise ValueError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
+            raise errors.DataError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
                              f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")
         high, gt = image_ops.stretch(gt_raw).numpy()[None], _uint8_ground_truth(gt_path)
-    tile = tiling.resolve_tile(cfg.tile, *raw.shape[:2])
+    tile = tiling.resolve_tile(job.tile, *raw.shape[:2])
     progress = None
     if tile is not None:
         log(f"  {os.path.basename(path)} ({raw.shape[1]}x{raw.shape[0]}): {tile}-px tiles, "
@@ -314,9 +317,17 @@ def _enhance_one(cfg, job, path, log):
         progress = _progress_printer(os.path.basename(path), log)
     pixels = PROTOCOLS[job.protocol].enhance(job.kind, x, high, gt, cfg.ratio, tile=tile, progress=progress)
     _atomic_save(os.path.join(cfg.output_dir, output_name(path)), Image.fromarray(pixels))
-    if gt is not None:
-        job.rows.append(dict(image=os.path.basename(path), **metrics.evaluate_pair(pixels, gt)))
-    return np.rint(raw * 255.0).astype(np.uint8), pixels, gt
+    inp = np.rint(raw * 255.0).astype(np.uint8)
+    # With ground truth, the output against it; without, the no-reference metrics of output and input.
+    name, skipped = os.path.basename(path), {}
+    # A metric that cannot score this image (too small for NIQE's blocks): the image is enhanced and
+    # the rest scored; one line says which columns are empty and why.
+    scores = catalog.score(job.metric_names, pixels, ref=gt, inp=None if gt is not None else inp,
+                           unscored=lambda column, err: skipped.setdefault(str(err), []).append(column))
+    for why, columns in skipped.items():
+        log(f"warning: {name}: {', '.join(columns)} not scored: {why}")
+    job.rows.append(dict(image=name, **scores))
+    return inp, pixels, gt
 
 
 def _progress_printer(name, log, every=10.0):
@@ -333,48 +344,74 @@ def _progress_printer(name, log, every=10.0):
 
 
 def _write_reports(cfg, job, log):
-    """The metrics table (printed, CSV, JSON) and the comparison grid."""
+    """The metrics table (printed, CSV, JSON) and the comparison grid; returns the paths written."""
+    files = []
     if job.rows:
         log(format_table(job.rows, job.protocol))
         write_metrics(cfg.output_dir, job.rows, job.protocol)
         log(f"metrics written to {os.path.join(cfg.output_dir, 'metrics.csv')} and metrics.json")
+        files += [os.path.join(cfg.output_dir, name) for name in ("metrics.csv", "metrics.json")]
     if cfg.grid and job.grid_rows:
         grid_path = os.path.join(cfg.output_dir, "comparison_grid.png")
         write_grid(grid_path, job.grid_rows)
         log(f"comparison grid (input | output{' | ground truth' if cfg.high_dir else ''}) written to {grid_path}")
+        files.append(grid_path)
+    return files
 
 
-def run(cfg, log=None, err=None, kind=None):
-    """Enhance every image of `cfg.input_dir`; returns the exit status (1 if any file failed).
+@dataclasses.dataclass
+class EvalResult:
+    """What one evaluation did: per-image and mean metrics (with ground truth), the files written, the failures."""
 
-    log / err: callables taking one line (default: stdout / stderr). kind: an already loaded
-    `KinD` to use instead of the checkpoint flags (tests, reproduce).
+    protocol: str
+    output_dir: str
+    images: int  # input images found
+    rows: list  # per scored image: {"image": name, <metric>: value, ...} (metrics.catalog; `<name>_input` unpaired)
+    mean: dict  # the mean of each metric over `rows` (empty without ground truth)
+    outputs: list  # the enhanced PNGs written
+    files: list  # metrics.csv, metrics.json, comparison_grid.png as written
+    failures: list  # [(input path, message)] of the images that could not be enhanced or scored
+
+    @property
+    def ok(self):
+        return not self.failures
+
+
+def evaluate(cfg, log=None, warn=None, kind=None):
+    """Enhance every image of `cfg.input_dir` (and score it, given `cfg.high_dir`); returns an EvalResult.
+
+    Raises EvalError / DataError / CheckpointNotFound (a KindError) when the job as a whole cannot
+    run (folders, flags, networks). An image that fails alone (unreadable, no or mismatched ground
+    truth, a failed write) is reported through `warn(message)`, listed in `failures`, and the
+    others go on. log / warn: callables taking one line (default: print to stdout / stderr). kind:
+    an already loaded `KinD` to use instead of the checkpoint settings (tests, reproduce).
     """
     log = log or (lambda line: print(line, flush=True))
-    err = err or (lambda line: print(line, file=sys.stderr, flush=True))
-    try:
-        job = _open_job(cfg, log, kind)
-    except (EvalError, FileNotFoundError, ValueError) as e:
-        err(f"error: {e}")
-        return 1
+    warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
+    job = _open_job(cfg, log, kind)
     log(f"enhancing {len(job.paths)} image(s) from {cfg.input_dir} into {cfg.output_dir} ({job.protocol}"
         + (f", ratio {cfg.ratio:g})" if job.protocol != "gt_ratio" else ")"))
+    outputs, failures = [], []
     for k, path in enumerate(job.paths, 1):
         t0 = time.perf_counter()
         try:
             images = _enhance_one(cfg, job, path, log)
-        except (ValueError, OSError) as e:
+        except (errors.KindError, OSError) as e:
+            # One image's problem (DataError, or an OSError writing its output): named, and the rest go on.
             msg = str(e) if os.path.basename(path) in str(e) else f"{path}: {e}"
-            err(f"error: {msg}")
+            warn(msg)
+            failures.append((path, msg))
             job.failures.append(path)
             continue
         if cfg.grid:  # thumbnails only: a long run must not hold every full-size image
             job.grid_rows.append([thumbnail(a, cfg.grid_height) for a in images if a is not None])
         h, w = images[0].shape[:2]
+        outputs.append(os.path.join(cfg.output_dir, output_name(path)))
         log(f"[{k}/{len(job.paths)}] {os.path.basename(path)} ({w}x{h}) -> {output_name(path)} "
             f"({time.perf_counter() - t0:.2f} s)")
-    _write_reports(cfg, job, log)
+    files = _write_reports(cfg, job, log)
     done = len(job.paths) - len(job.failures)
     failed = f", {len(job.failures)} failed" if job.failures else ""
     log(f"done: {done} of {len(job.paths)} image(s) enhanced{failed}")
-    return 1 if job.failures else 0
+    return EvalResult(job.protocol, cfg.output_dir, len(job.paths), job.rows,
+                      mean_metrics(job.rows) if job.rows else {}, outputs, files, failures)

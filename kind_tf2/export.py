@@ -1,16 +1,15 @@
 """Export KinD for serving: `python -m kind_tf2.export --checkpoint_dir=C --out=DIR --format=saved_model,tflite`."""
 
 import os
-import sys
 
 import tensorflow as tf
 
-from kind_tf2 import image_ops
+from kind_tf2 import errors, image_ops
+from kind_tf2.registry import Registry
 
 _UINT8_IMAGE = tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")
 _FLOAT_IMAGE = tf.TensorSpec([1, None, None, 3], tf.float32, name="image")
 _RATIO = tf.TensorSpec([], tf.float32, name="ratio")
-FORMATS = ("saved_model", "tflite")
 
 
 class ServingModule(tf.Module):
@@ -86,42 +85,39 @@ def export_tflite(kind, path):
     return path
 
 
-def main(argv):
-    from absl import flags, logging
+# Export formats by name: fn(kind, out_folder, log) -> the path written.
+FORMATS = Registry("export format", flag="--format")
 
-    from kind_tf2.pipeline import KinD
 
-    if len(argv) > 1:
-        raise SystemExit(f"unexpected arguments: {argv[1:]}")
-    F = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    formats = [f.strip() for f in F.format.split(",") if f.strip()]
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        print(f"error: --format={F.format}: expected a comma list of {', '.join(FORMATS)}", file=sys.stderr)
-        return 1
-    try:
-        kind = KinD.from_checkpoint(F.checkpoint_dir, decom=F.decom_checkpoint, restoration=F.restoration_checkpoint,
-                                    illumination=F.illumination_checkpoint, log=print)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    os.makedirs(F.out, exist_ok=True)
-    if "saved_model" in formats:
-        path = export_saved_model(kind, os.path.join(F.out, "saved_model"))
-        print(f"SavedModel (signatures enhance, enhance_float, enhance_stretched) written to {path}")
-    if "tflite" in formats:
-        path = export_tflite(kind, os.path.join(F.out, "kind.tflite"))
-        print(f"TFLite model ({os.path.getsize(path) / 2**20:.1f} MiB, float32, dynamic H and W) written to {path}")
-    return 0
+@FORMATS.register("saved_model")
+def _saved_model(kind, out, log):
+    path = export_saved_model(kind, os.path.join(out, "saved_model"))
+    log(f"SavedModel (signatures enhance, enhance_float, enhance_stretched) written to {path}")
+    return path
+
+
+@FORMATS.register("tflite")
+def _tflite(kind, out, log):
+    path = export_tflite(kind, os.path.join(out, "kind.tflite"))
+    log(f"TFLite model ({os.path.getsize(path) / 2**20:.1f} MiB, float32, dynamic H and W) written to {path}")
+    return path
+
+
+def parse_formats(value):
+    """`--format` ("saved_model,tflite") -> [names]; ConfigError naming the flag if one is unknown or none given."""
+    formats = [f.strip() for f in value.split(",") if f.strip()]
+    if not formats or any(f not in FORMATS for f in formats):
+        raise errors.ConfigError(f"--format={value}: expected a comma list of {', '.join(FORMATS)}")
+    return formats
+
+
+def export(kind, out, formats, log=print):
+    """Write `kind` in each of `formats` (names in FORMATS) under `out`; returns `{format: path}`."""
+    os.makedirs(out, exist_ok=True)
+    return {name: FORMATS[name](kind, out, log) for name in formats}
 
 
 if __name__ == "__main__":
-    from absl import app, flags
+    from kind_tf2.cli import run_command
 
-    from kind_tf2.evaluation import define_network_flags
-
-    define_network_flags()
-    flags.DEFINE_string("out", "./export", "Output folder: saved_model/ and kind.tflite.")
-    flags.DEFINE_string("format", "saved_model,tflite", f"Comma list of {', '.join(FORMATS)}.")
-    app.run(main)
+    run_command("export")

@@ -5,11 +5,10 @@ import glob
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 
-from kind_tf2 import image_ops
+from kind_tf2 import errors, image_ops
 from kind_tf2.checkpoints import sha256_file
 from kind_tf2.report import versions
 
@@ -19,7 +18,7 @@ MANIFEST = "golden.json"
 DEFAULT_ATOL = 1e-5  # the parity bar of this project: float outputs within 1e-5
 
 
-class GoldenError(ValueError):
+class GoldenError(errors.DataError):
     """A problem with a golden folder or its inputs; the message names the file."""
 
 
@@ -164,56 +163,7 @@ def check(kind, golden_dir, atol=None, log=print):
     return not bad
 
 
-def _load_kind(flags_):
-    from kind_tf2.pipeline import KinD
-
-    return KinD.from_checkpoint(
-        flags_.checkpoint_dir, decom=flags_.decom_checkpoint, restoration=flags_.restoration_checkpoint,
-        illumination=flags_.illumination_checkpoint, log=lambda line: print(line, flush=True),
-    )
-
-
-def main(argv):
-    from absl import flags, logging
-
-    F = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    if len(argv) != 2 or argv[1] not in ("record", "check"):
-        print("usage: python -m kind_tf2.golden record --checkpoint_dir=C --input_dir=I --out=G [--ratio=5]\n"
-              "       python -m kind_tf2.golden check  --checkpoint_dir=C --golden=G [--atol=1e-5]", file=sys.stderr)
-        return 2
-    try:
-        if argv[1] == "record":
-            for flag in ("input_dir", "out"):
-                if not getattr(F, flag):
-                    raise GoldenError(f"record needs --{flag}")
-            record(_load_kind(F), F.input_dir, F.out, ratio=F.ratio, atol=F.atol or DEFAULT_ATOL)
-            return 0
-        if not F.golden:
-            raise GoldenError("check needs --golden (a folder written by `record`)")
-        read_manifest(F.golden)  # a missing manifest is reported before the networks load
-        return 0 if check(_load_kind(F), F.golden, atol=F.atol) else 1
-    except (GoldenError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return 1
-
-
-def define_flags():
-    from absl import flags
-
-    from kind_tf2.evaluation import define_network_flags
-
-    define_network_flags()
-    flags.DEFINE_string("input_dir", None, "record: the images to record.")
-    flags.DEFINE_string("out", None, "record: the golden folder to write.")
-    flags.DEFINE_float("ratio", 5.0, "record: constant illumination ratio (evaluate.py semantics).")
-    flags.DEFINE_string("golden", None, "check: a golden folder written by record.")
-    flags.DEFINE_float("atol", None, f"Absolute tolerance (record: stored, default {DEFAULT_ATOL:g}; "
-                       "check: overrides the stored one).")
-
-
 if __name__ == "__main__":
-    from absl import app
+    from kind_tf2.cli import run_command
 
-    define_flags()
-    app.run(main)
+    run_command("golden")

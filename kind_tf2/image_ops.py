@@ -7,6 +7,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from kind_tf2 import errors
+
 # skimage.color.rgb2gray weights (ITU-R BT.709), used by evaluate.py's denoise weight.
 SKIMAGE_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 
@@ -49,13 +51,13 @@ def read_raw(path):
     Raises ValueError naming the file when it is empty, truncated or not an image.
     """
     if os.path.getsize(path) == 0:
-        raise ValueError(f"{path}: empty file (0 bytes)")
+        raise errors.DataError(f"{path}: empty file (0 bytes)")
     try:
         with Image.open(path) as im:
             im.load()
             return pil_to_rgb_array(im)
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from None
+        raise errors.DataError(f"{path}: not a readable image ({err})") from None
 
 
 def raw_to_float(pixels, peak):

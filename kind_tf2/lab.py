@@ -7,14 +7,12 @@ import json
 import math
 import os
 import re
-import sys
 import textwrap
 import time
 
 import numpy as np
-from absl import app, flags, logging
 
-from kind_tf2 import checkpoints, image_ops, losses, metrics, models, plots
+from kind_tf2 import checkpoints, errors, image_ops, losses, metrics, models, plots
 from kind_tf2.data.lol import DatasetError
 
 LAB_STAGES = ("restoration", "illumination")
@@ -81,16 +79,17 @@ def parse_variants(cfg, stage):
 
 
 def _train_config(cfg, stage, variant, init_weights):
-    from kind_tf2.training import engine
+    """The variant's TrainConfig: the stage's defaults, then the lab's settings that were given (None: not given)."""
+    from kind_tf2.training import config
 
-    d = stage.defaults
-    epochs = cfg.epochs or d["epochs"]
-    return engine.TrainConfig(
-        data_dir=cfg.data_dir, checkpoint_dir=variant.folder, decom_checkpoint=cfg.decom_checkpoint,
-        epochs=epochs, batch_size=cfg.batch_size or d["batch_size"], patch_size=cfg.patch_size or d["patch_size"],
-        learning_rate=cfg.learning_rate or d["learning_rate"], seed=cfg.seed, eval_every=epochs,
-        log_every=cfg.log_every, export_tf1=False, loss=None if variant.label == "default" else variant.spec,
-        vgg_weights=cfg.vgg_weights, init_weights=init_weights,
+    given = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "patch_size": cfg.patch_size,
+             "learning_rate": cfg.learning_rate}
+    epochs = stage.defaults["epochs"] if cfg.epochs is None else cfg.epochs
+    return config.for_stage(
+        stage, given, data_dir=cfg.data_dir, checkpoint_dir=variant.folder, decom_checkpoint=cfg.decom_checkpoint,
+        seed=cfg.seed, eval_every=epochs, log_every=cfg.log_every,  # samples once, at the end
+        export_tf1=False, loss=None if variant.label == "default" else variant.spec, vgg_weights=cfg.vgg_weights,
+        init_weights=init_weights,
     )
 
 
@@ -141,6 +140,7 @@ def score_variant(cfg, stage, data, variant, model, log):
             out = image_ops.to_uint8(kind.enhance(low[None], high=high[None])[0]).numpy()
             gt = np.rint(image_ops.read_rgb(item.high_path).astype(np.float64) * 255.0).astype(np.uint8)
             row["e2e_psnr"], row["e2e_ssim"] = metrics.psnr(out, gt), metrics.ssim_rgb(out, gt)
+            row["e2e_ciede2000"] = metrics.ciede2000(out, gt)  # the colour error the survey's colour terms target
         if k < SAMPLE_ROWS:
             image_ops.save_image(os.path.join(preview_dir, f"{k}.png"), pred)
             refs = os.path.join(cfg.out, "eval")  # the input and target columns of samples.png
@@ -156,66 +156,74 @@ def score_variant(cfg, stage, data, variant, model, log):
 
 def run_variant(cfg, stage, data, variant, init_weights, strategy, log):
     """Train (or resume) one variant and score it; writes `<folder>/result.json`."""
-    from kind_tf2.training import engine
+    from kind_tf2.training import engine, loop
 
     tcfg = _train_config(cfg, stage, variant, init_weights)
     t0 = time.time()
     trainer = engine.Trainer(stage, tcfg, strategy, log=lambda line: log("  " + line))
-    trainer.fit(data)
+    trained = loop.fit(trainer, data)
     seconds = time.time() - t0
     mean, rows = score_variant(cfg, stage, data, variant, trainer.model, log)
-    curves = engine.read_scalars(os.path.join(variant.folder, "logs"))
-    total = curves.get(f"loss/{stage.total_name}", ([], [float("nan")]))[1][-1]
+    total = trained.final_losses.get(stage.total_name, float("nan"))
     result = {"variant": variant.label, "spec": variant.spec, "default": variant.is_default,
-              "steps": int(trainer.step.numpy()), "epochs": tcfg.epochs, "batch_size": tcfg.batch_size,
+              "steps": trained.steps, "epochs": tcfg.epochs, "batch_size": tcfg.batch_size,
               "patch_size": tcfg.patch_size, "seed": tcfg.seed, "final_loss": total,
               "train_seconds": round(seconds, 1), **mean, "per_image": rows}
     image_ops.atomic_write_text(os.path.join(variant.folder, "result.json"), json.dumps(result, indent=1))
     return result
 
 
+@dataclasses.dataclass
+class LabResult:
+    """The laboratory's outcome: one result dict per variant (as in results.json), and the folder of the reports."""
+
+    stage: str
+    variants: list
+    out: str
+
+
 def run_lab(cfg, log=None):
-    """Run the laboratory; returns a process exit status. Finished variants are read, not retrained."""
+    """Run the laboratory; returns a LabResult. Finished variants are read, not retrained.
+
+    Raises a KindError naming the flag or file at fault (checked before any training where possible).
+    """
     from kind_tf2.training import engine, stages
 
     log = log or (lambda line: print(line, flush=True))
-    try:
-        if cfg.stage not in LAB_STAGES:
-            raise ValueError(f"--stage={cfg.stage}: expected one of {', '.join(LAB_STAGES)}")
-        stage = stages.STAGES[cfg.stage]()
-        variants = parse_variants(cfg, stage)
-        other = "--restoration_checkpoint" if cfg.stage == "illumination" else "--illumination_checkpoint"
-        wrong = cfg.illumination_checkpoint if cfg.stage == "illumination" else cfg.restoration_checkpoint
-        if wrong:
-            raise ValueError(f"--stage={cfg.stage} trains that network itself; for end-to-end scores give {other}")
-        os.makedirs(cfg.out, exist_ok=True)
-        log(f"[lab] {cfg.stage}: {len(variants)} variant(s) in {cfg.out}")
-        results, pending = [], []
-        for v in variants:
-            done = os.path.join(v.folder, "result.json")
-            if os.path.isfile(done):
-                with open(done) as f:
-                    results.append(json.load(f))
-            else:
-                results.append(None)
-                pending.append(v)
-        if pending:
-            strategy = engine.create_strategy("default")
-            data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, scoring=True)
-            if not data.scoring:
-                raise DatasetError(f"{cfg.data_dir}: the {cfg.stage} eval split is empty")
-            init = _initial_weights(cfg, stage, log)
-        for k, v in enumerate(variants):
-            if results[k] is not None:
-                log(f"[lab] variant {k + 1}/{len(variants)} {v.label}: finished earlier, skipped")
-                continue
-            log(f"[lab] variant {k + 1}/{len(variants)}: {v.label}" + (f" = {v.spec}" if v.label != v.spec else ""))
-            results[k] = run_variant(cfg, stage, data, v, init, strategy, log)
-        write_reports(cfg, stage, variants, results, log)
-    except (DatasetError, FileNotFoundError, checkpoints.CheckpointMismatchError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        return 1
-    return 0
+    if cfg.stage not in LAB_STAGES:
+        raise errors.ConfigError(f"--stage={cfg.stage}: expected one of {', '.join(LAB_STAGES)}")
+    stage = stages.STAGES[cfg.stage]()
+    variants = parse_variants(cfg, stage)
+    other = "--restoration_checkpoint" if cfg.stage == "illumination" else "--illumination_checkpoint"
+    wrong = cfg.illumination_checkpoint if cfg.stage == "illumination" else cfg.restoration_checkpoint
+    if wrong:
+        raise errors.ConfigError(f"--stage={cfg.stage} trains that network itself; for end-to-end scores give {other}")
+    _train_config(cfg, stage, variants[0], None)  # a bad --epochs / --batch_size stops here, before any work
+    os.makedirs(cfg.out, exist_ok=True)
+    log(f"[lab] {cfg.stage}: {len(variants)} variant(s) in {cfg.out}")
+    results, pending = [], []
+    for v in variants:
+        done = os.path.join(v.folder, "result.json")
+        if os.path.isfile(done):
+            with open(done) as f:
+                results.append(json.load(f))
+        else:
+            results.append(None)
+            pending.append(v)
+    if pending:
+        strategy = engine.create_strategy("default")
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, scoring=True)
+        if not data.scoring:
+            raise DatasetError(f"{cfg.data_dir}: the {cfg.stage} eval split is empty")
+        init = _initial_weights(cfg, stage, log)
+    for k, v in enumerate(variants):
+        if results[k] is not None:
+            log(f"[lab] variant {k + 1}/{len(variants)} {v.label}: finished earlier, skipped")
+            continue
+        log(f"[lab] variant {k + 1}/{len(variants)}: {v.label}" + (f" = {v.spec}" if v.label != v.spec else ""))
+        results[k] = run_variant(cfg, stage, data, v, init, strategy, log)
+    write_reports(cfg, stage, variants, results, log)
+    return LabResult(stage.name, results, cfg.out)
 
 
 # ---- reports -------------------------------------------------------------------------------------------
@@ -224,7 +232,7 @@ def run_lab(cfg, log=None):
 def _columns(results):
     cols = ["variant", "default", "psnr", "ssim"]
     if any("e2e_psnr" in r for r in results):
-        cols += ["e2e_psnr", "e2e_ssim"]
+        cols += ["e2e_psnr", "e2e_ssim"] + (["e2e_ciede2000"] if any("e2e_ciede2000" in r for r in results) else [])
     return cols + ["final_loss", "steps", "train_seconds", "spec"]
 
 
@@ -312,9 +320,9 @@ def _plot_curves(cfg, stage, variants, results):
 
 def _plot_metrics(cfg, results, order):
     plt = plots.pyplot()
-    keys = [k for k in ("psnr", "ssim", "e2e_psnr", "e2e_ssim") if k in results[0]]
+    keys = [k for k in ("psnr", "ssim", "e2e_psnr", "e2e_ssim", "e2e_ciede2000") if k in results[0]]
     titles = {"psnr": "stage PSNR (dB)", "ssim": "stage SSIM", "e2e_psnr": "end-to-end PSNR (dB)",
-              "e2e_ssim": "end-to-end SSIM"}
+              "e2e_ssim": "end-to-end SSIM", "e2e_ciede2000": "end-to-end CIEDE2000 (lower better)"}
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys) + 1.5, 0.45 * len(results) + 1.4), squeeze=False)
     labels = [("★ " if results[k]["default"] else "") + _wrap(results[k]["variant"], 30) for k in order][::-1]
     for ax, key in zip(axes[0], keys):
@@ -366,40 +374,7 @@ def _plot_samples(cfg, stage, variants):
     plt.close(fig)
 
 
-# ---- command line --------------------------------------------------------------------------------------
-
-
-def define_flags():
-    flags.DEFINE_enum("stage", "restoration", list(LAB_STAGES), "The stage whose objective is compared.")
-    flags.DEFINE_string("data_dir", "./LOLdataset", "LOL layout: our485/ and eval15/, each with low/ and high/.")
-    flags.DEFINE_string("decom_checkpoint", "./checkpoint/decom_net_train", "Stage-1 folder or original TF1 DecomNet.")
-    flags.DEFINE_string("out", "./runs/lab", "Folder of the variants and the reports; re-running resumes.")
-    flags.DEFINE_string("variants", "default", "Objectives separated by ';': 'default' or a --loss spec each.")
-    flags.DEFINE_integer("epochs", None, "Epochs per variant (default: the stage's original).")
-    flags.DEFINE_integer("batch_size", None, "Global batch (default: the stage's original).")
-    flags.DEFINE_integer("patch_size", None, "Patch side (default: the stage's original).")
-    flags.DEFINE_float("learning_rate", None, "Adam learning rate (default: the stage's original).")
-    flags.DEFINE_integer("seed", 0, "Seed of the initialisation and the patches, shared by all variants.")
-    flags.DEFINE_string("vgg_weights", None, "Keras VGG19 weights file for the `perceptual` term.")
-    flags.DEFINE_string("illumination_checkpoint", None, "With --stage=restoration: end-to-end scores with it.")
-    flags.DEFINE_string("restoration_checkpoint", None, "With --stage=illumination: end-to-end scores with it.")
-    flags.DEFINE_integer("log_every", 10, "Progress line every N steps.")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    F = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    cfg = LabConfig(
-        stage=F.stage, data_dir=F.data_dir, decom_checkpoint=F.decom_checkpoint, out=F.out, variants=F.variants,
-        epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
-        seed=F.seed, vgg_weights=F.vgg_weights, illumination_checkpoint=F.illumination_checkpoint,
-        restoration_checkpoint=F.restoration_checkpoint, log_every=F.log_every,
-    )
-    return run_lab(cfg)
-
-
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    from kind_tf2.cli import run_command
+
+    run_command("lab")

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from kind_tf2.registry import Registry
+
 # TF1 scope of each network; checkpoint variables are `<scope>/<layer>/{weights,biases}`.
 DECOM_SCOPE = "DecomNet"
 RESTORATION_SCOPE = "Restoration_net"
@@ -224,7 +226,10 @@ class IlluminationAdjustNet(_KinDNet):
         return self._outputs(tf.sigmoid(x))
 
 
-NETWORKS = {cls.tf1_scope: cls for cls in (DecomNet, RestorationNet, IlluminationAdjustNet)}
+# The networks by their TF1 scope (the registry's name is the original's variable scope).
+NETWORKS = Registry("network", flag="scope")
+for _cls in (DecomNet, RestorationNet, IlluminationAdjustNet):
+    NETWORKS.add(_cls.tf1_scope, _cls)
 
 
 def build_network(scope):

@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from kind_tf2 import checkpoints, image_ops, models, tiling
+from kind_tf2 import checkpoints, errors, image_ops, models, tiling
 
 _IMG = tf.TensorSpec([None, None, None, 3], tf.float32)
 _MAP = tf.TensorSpec([None, None, None, 1], tf.float32)
@@ -83,7 +83,7 @@ class KinD:
         for scope, source in overrides.items():
             if source is None and path is not None:
                 if not os.path.isdir(path):
-                    raise FileNotFoundError(f"{path}: checkpoint folder does not exist")
+                    raise errors.CheckpointNotFound(f"{path}: checkpoint folder does not exist")
                 source = checkpoints.find_network_source(path, scope)
             if source is None:
                 where = (
@@ -100,7 +100,7 @@ class KinD:
                 log(f"loaded {scope} from {loaded}")
             nets[scope], sources[scope] = net, loaded
         if problems:
-            raise FileNotFoundError("cannot build KinD: " + "; ".join(problems))
+            raise errors.CheckpointNotFound("cannot build KinD: " + "; ".join(problems))
         kind = cls(nets[models.DECOM_SCOPE], nets[models.RESTORATION_SCOPE], nets[models.ILLUMINATION_SCOPE])
         kind.sources = sources
         return kind

@@ -1,6 +1,6 @@
 """matplotlib for the reports (lab, reproduce): a headless backend, a clear error, atomic PNGs."""
 
-from kind_tf2 import image_ops
+from kind_tf2 import errors, image_ops
 
 INSTALL_HINT = 'pip install -e ".[plots]"'
 
@@ -13,7 +13,7 @@ def pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ValueError(f"the plots are drawn with matplotlib, which is not installed: {INSTALL_HINT}") from None
+        raise errors.ConfigError(f"the plots are drawn with matplotlib, which is not installed: {INSTALL_HINT}") from None
     return plt
 
 

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from kind_tf2.registry import Registry
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -12,22 +14,17 @@ class Preset:
     stages: dict
 
 
-PRESETS = {}
+PRESETS = Registry("preset", flag="--preset")
 
 
 def register_preset(preset):
     """Add `preset` under its name; a second preset of the same name is an error naming both."""
-    if preset.name in PRESETS:
-        raise ValueError(f"preset {preset.name!r} is defined twice: {PRESETS[preset.name].description!r} and "
-                         f"{preset.description!r}")
-    PRESETS[preset.name] = preset
-    return preset
+    return PRESETS.add(preset.name, preset, where=repr(preset.description))
 
 
 def get(name):
-    if name not in PRESETS:
-        raise KeyError(f"--preset={name}: expected one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    """The preset `name`; RegistryError (a ConfigError) `--preset=name: expected one of ...` if there is none."""
+    return PRESETS.get_or_raise(name)
 
 
 register_preset(Preset("original", "the original scripts' hyper-parameters (about 116k restoration steps)", {}))

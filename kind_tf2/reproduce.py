@@ -3,21 +3,16 @@
 import dataclasses
 import json
 import os
-import shlex
-import sys
 import time
 
-from absl import app, flags, logging
 
-from kind_tf2 import checkpoints, evaluation, image_ops, metrics, models, plots, presets
-from kind_tf2.data.lol import DatasetError
+from kind_tf2 import checkpoints, errors, evaluation, image_ops, metrics, models, plots, presets
 from kind_tf2.report import Report, versions
 
 STAGE_ORDER = ("decomposition", "illumination", "restoration")
 # Flag prefix of each stage: --decom_epochs, --illumination_batch_size, --restoration_loss, ...
 FLAG_PREFIX = {"decomposition": "decom", "illumination": "illumination", "restoration": "restoration"}
-OVERRIDABLE = {"epochs": int, "batch_size": int, "patch_size": int, "learning_rate": float,
-               "eval_every": int, "log_every": int, "loss": str, "lr_schedule": str, "mixed_precision": str}
+# The settings a preset or --<prefix>_<setting> may change: training.config.STAGE_SETTINGS.
 # Stages whose network can be given instead of trained (--decom_checkpoint, --illumination_checkpoint).
 GIVEN_FLAG = {"decomposition": "decom_checkpoint", "illumination": "illumination_checkpoint"}
 STATE_FILE = "reproduce.json"
@@ -32,7 +27,7 @@ _IDENTITY_DEFAULTS = {"lr_schedule": None}
 VALIDATION_SPLIT = (466, 485)
 
 
-class ReproduceError(ValueError):
+class ReproduceError(errors.ConfigError):
     """A problem with the run as a whole (folders, flags, stale stages); the message names it."""
 
 
@@ -51,6 +46,7 @@ class ReproduceConfig:
     strategy: str = "default"
     reference_checkpoint_dir: str = None
     ratio: float = 5.0  # fixed_ratio and gt_mean: the constant ratio map
+    metrics: str = "default"  # the evaluations' --metrics (metrics.catalog)
     vgg_weights: str = None
     deterministic: bool = False
     title: str = "KinD reproduction"
@@ -65,10 +61,7 @@ def stage_folder(out, stage):
 
 
 def _preset(cfg):
-    try:
-        return presets.get(cfg.preset)
-    except KeyError as e:
-        raise ReproduceError(e.args[0]) from None
+    return presets.get(cfg.preset)
 
 
 def network_source(cfg, name):
@@ -78,23 +71,19 @@ def network_source(cfg, name):
 
 def train_config(cfg, stage):
     """The stage's TrainConfig: the original's hyper-parameters, the preset's, then `cfg.overrides[stage.name]`."""
-    from kind_tf2.training import engine
+    from kind_tf2.training import config
 
-    settings = {**stage.defaults, **_preset(cfg).stages.get(stage.name, {}), **cfg.overrides.get(stage.name, {})}
-    unknown = set(settings) - set(OVERRIDABLE)
+    preset, overrides = _preset(cfg).stages.get(stage.name, {}), cfg.overrides.get(stage.name, {})
+    unknown = sorted((set(preset) | set(overrides)) - set(config.STAGE_SETTINGS))
     if unknown:
-        raise ReproduceError(f"{stage.name}: cannot override {', '.join(sorted(unknown))} "
-                             f"(settings: {', '.join(OVERRIDABLE)})")
-    # The flags' spelling of the defaults ("none" precision, the "original" schedule) is the config's None.
-    for key, default_name in (("mixed_precision", "none"), ("lr_schedule", "original")):
-        if settings.get(key) == default_name:
-            settings[key] = None
+        raise ReproduceError(f"{stage.name}: cannot override {', '.join(unknown)} "
+                             f"(settings: {', '.join(config.STAGE_SETTINGS)})")
     decom = network_source(cfg, "decomposition") if stage.needs_decom else None
-    return engine.TrainConfig(
+    return config.for_stage(
+        stage, preset, overrides, flag_prefix=f"{FLAG_PREFIX[stage.name]}_",
         data_dir=cfg.data_dir, checkpoint_dir=stage_folder(cfg.out, stage), decom_checkpoint=decom,
         seed=cfg.seed, strategy=cfg.strategy, deterministic=cfg.deterministic,
-        vgg_weights=None if stage.name == "decomposition" else cfg.vgg_weights,
-        decom_cache=cfg.decom_cache if stage.needs_decom else None, **settings,
+        vgg_weights=None if stage.name == "decomposition" else cfg.vgg_weights, decom_cache=cfg.decom_cache,
     )
 
 
@@ -196,13 +185,14 @@ def run_stage(cfg, name, state, strategy, log):
             state.save()
             last[0] = time.time()
 
-    status = engine.run(stage, tcfg, log=stage_log, strategy=strategy)
-    entry["seconds"] = before + time.time() - t0
-    if status:
+    try:
+        result = engine.train(stage, tcfg, log=stage_log, strategy=strategy)
+    finally:  # stopped or finished, the stage's time so far is on record
+        entry["seconds"] = before + time.time() - t0
         state.save()
-        raise ReproduceError(f"{name} training stopped with status {status} (see above); re-run to resume")
     entry["status"] = "finished"
     state.save()
+    return result
 
 
 def _eval_models(cfg):
@@ -264,12 +254,12 @@ def evaluate_all(cfg, log):
                                     restoration=given.get("restoration"), log=lambda line: log("  " + line))
         for key, low_dir, high_dir, protocol in jobs:
             ecfg = evaluation.EvalConfig(input_dir=low_dir, high_dir=high_dir, output_dir=os.path.join(folder, key),
-                                         protocol=protocol, ratio=cfg.ratio)
-            if evaluation.run(ecfg, log=lambda line: log("  " + line), kind=kind):
-                raise ReproduceError(f"evaluating {label} under {protocol} failed (see the errors above)")
-            with open(os.path.join(ecfg.output_dir, "metrics.json")) as f:
-                doc = json.load(f)
-            results[key].append((label, doc["mean"], len(doc["images"]),
+                                         protocol=protocol, ratio=cfg.ratio, metrics=cfg.metrics)
+            failed = []
+            result = evaluation.evaluate(ecfg, log=lambda line: log("  " + line), warn=failed.append, kind=kind)
+            if not result.ok:
+                raise ReproduceError(f"evaluating {label} under {protocol} failed: {'; '.join(failed)}")
+            results[key].append((label, result.mean, len(result.rows),
                                  os.path.join(ecfg.output_dir, "comparison_grid.png")))
     return results
 
@@ -308,13 +298,18 @@ def plot_curves(cfg, name, path):
     return True
 
 
-def _fmt(value, digits):
-    return "inf" if value == float("inf") else f"{value:.{digits}f}"
+def _metric_table(rows, paper=None):
+    """(header, rows) of a models x metrics table; the columns are the metrics the evaluations scored.
 
+    paper: an extra row `(label, {metric: value})`, blank where the paper gives nothing.
+    """
+    from kind_tf2.metrics import catalog
 
-def _metrics_rows(rows):
-    return [[label, _fmt(m["psnr"], 3), _fmt(m["ssim_rgb"], 4), _fmt(m["ssim_gray"], 4), f"{m['loe']:.1f}"]
-            for label, m, _, _ in rows]
+    cols = list(rows[0][1]) if rows else []
+    table = [[label] + [catalog.fmt(c, m[c]) for c in cols] for label, m, _, _ in rows]
+    if paper:
+        table.append([paper[0]] + [paper[1].get(c, "") for c in cols])
+    return ["model"] + [catalog.describe(c).header for c in cols], table
 
 
 def _per_image_table(rep, cfg, protocol):
@@ -367,28 +362,29 @@ def write_report(cfg, state, results, eval_seconds, log):
                                  for name in STAGE_ORDER if name in cfg.given))
     rep.heading("Metrics on eval15, per protocol")
     rep.text("PSNR over RGB at 0-255; SSIM with an 11x11 Gaussian window (sigma 1.5) per RGB channel averaged, "
-             "and on MATLAB rgb2gray; LOE (lightness order error, lower is better). Every number is "
-             "recomputable from the saved PNGs in eval/<protocol>/ and the ground truth "
-             "(`python evaluate.py`'s metrics, or kind_tf2.metrics.evaluate_pair on the two files).")
+             "and on MATLAB rgb2gray; LOE (lightness order error, lower is better); dE2000 (mean CIEDE2000 "
+             "colour error, lower is better); NIQE and BRISQUE of the output alone (no-reference, as the MATLAB "
+             "releases; lower is better). Every number is recomputable from the saved PNGs in "
+             "eval/<protocol>/ and the ground truth (`kind-tf2 evaluate`'s metrics, or kind_tf2.metrics on the "
+             "two files).")
     anchor = metrics.PAPER_ANCHOR
     for protocol, rows in results.items():
         if protocol == VALIDATION_KEY:
             continue
         rep.heading(f"Protocol {protocol}", 3)
         rep.text(evaluation.PROTOCOLS[protocol].description + ".")
-        table = _metrics_rows(rows)
         if protocol == anchor["protocol"]:
-            paper = f"paper ({anchor['method']}, {anchor['dataset']}, ACM MM 2019 Table 1)"
-            table.append([paper, f"{anchor['psnr']:.2f}", f"{anchor['ssim']:.4f}", "", ""])
+            paper = (f"paper ({anchor['method']}, {anchor['dataset']}, ACM MM 2019 Table 1)",
+                     {"psnr": f"{anchor['psnr']:.2f}", "ssim_rgb": f"{anchor['ssim']:.4f}"})
         else:
-            table.append(["paper", "not reported under this protocol", "", "", ""])
-        rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], table)
+            paper = ("paper", {"psnr": "not reported under this protocol"})
+        rep.table(*_metric_table(rows, paper))
     if VALIDATION_KEY in results:
         lo, hi = VALIDATION_SPLIT
         rep.heading("Validation split (our485, gt_ratio)")
         rep.text(f"The our485 pairs at sorted positions {lo}..{hi - 1}, after Restoration_net's training range "
                  f"[0:{lo}]: what schedules are chosen on (never eval15).")
-        rep.table(["model", "PSNR dB", "SSIM rgb", "SSIM gray", "LOE"], _metrics_rows(results[VALIDATION_KEY]))
+        rep.table(*_metric_table(results[VALIDATION_KEY]))
     rep.heading("Per image, eval15, gt_ratio")
     _per_image_table(rep, cfg, anchor["protocol"])
     rep.heading("Training")
@@ -454,100 +450,52 @@ def _check(cfg):
     plots.pyplot()  # the report needs matplotlib: say so before hours of training
 
 
+@dataclasses.dataclass
+class ReproduceResult:
+    """What one `reproduce` call produced."""
+
+    stages: dict  # {stage: TrainResult of this call, or None (given, or finished earlier and skipped)}
+    evaluation: dict  # {protocol or VALIDATION_KEY: [(model label, mean metrics, images, grid path)]}
+    report: tuple  # (report.md, report.html)
+    seconds: float  # wall time of this call
+
+
 def reproduce(cfg, log=None):
-    """Train the three stages (resuming), evaluate every protocol, write the report; returns an exit status."""
+    """Train the three stages (resuming), evaluate every protocol, write the report; returns a ReproduceResult.
+
+    Raises a KindError (ReproduceError, DataError, ConfigError, ...) naming the flag or file at
+    fault, before any training where it can be known then; faults.Preempted when a stage was
+    stopped by a signal (it saved: re-run to resume).
+    """
     from kind_tf2.training import engine
 
     log = log or (lambda line: print(line, flush=True))
-    try:
-        _check(cfg)
-        os.makedirs(cfg.out, exist_ok=True)
-        state = State(cfg.out)
-        state.doc["config"] = dataclasses.asdict(cfg)
-        strategy = engine.create_strategy(cfg.strategy)  # once, for all three stages
-        for name in STAGE_ORDER:
-            if name in cfg.given:
-                use_given(cfg, name, state, log)
-            else:
-                run_stage(cfg, name, state, strategy, log)
-        t0 = time.time()
-        results = evaluate_all(cfg, log)
-        eval_seconds = time.time() - t0
-        state.doc["evaluation"] = {p: {label: m for label, m, _, _ in rows} for p, rows in results.items()}
-        state.doc["evaluation_seconds"] = eval_seconds
-        state.save()
-        write_report(cfg, state, results, eval_seconds, log)
-        if cfg.publish_dir:
-            publish(cfg.out, cfg.publish_dir, log)
-    except (ReproduceError, DatasetError, FileNotFoundError, checkpoints.CheckpointMismatchError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
-# ---- command line -----------------------------------------------------------------------------
-
-
-def define_flags():
-    flags.DEFINE_string("data_dir", "./LOLdataset", "LOL layout: our485/ and eval15/, each with low/ and high/.")
-    flags.DEFINE_string("out", "./runs/kind", "Checkpoints, evaluations and the report; re-running resumes.")
-    flags.DEFINE_string("reference_checkpoint_dir", None, "Other KinD weights (e.g. the released ones in the "
-                        "original ./checkpoint/ layout) evaluated side by side.")
-    flags.DEFINE_integer("seed", 0, "Seed of the initialisation and the patches of every stage.")
-    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
-    flags.DEFINE_float("ratio", 5.0, "Constant ratio of the fixed_ratio and gt_mean protocols.")
-    flags.DEFINE_string("vgg_weights", None, "Keras VGG19 weights for a `perceptual` term in a --*_loss.")
-    flags.DEFINE_bool("deterministic", False, "tf.config.experimental.enable_op_determinism (slower).")
-    flags.DEFINE_enum("preset", "original", list(presets.PRESETS), "Named schedule of the three stages: "
-                      + "; ".join(f"{p.name}: {p.description}" for p in presets.PRESETS.values())
-                      + ". --<stage>_<setting> flags override it.")
-    flags.DEFINE_string("decom_checkpoint", None, "Use this DecomNet (e.g. the released one) instead of training "
-                        "stage 1.")
-    flags.DEFINE_string("illumination_checkpoint", None, "Use this Illumination_adjust_net instead of training "
-                        "stage 2.")
-    flags.DEFINE_string("decom_cache", "default", "Cache of the frozen DecomNet's outputs for stages 2 and 3 "
-                        "(as the stage scripts): default: the user cache folder; none: decompose every run.")
-    flags.DEFINE_bool("validation", False, "Also score the our485 validation split (sorted pairs 466..484, "
-                      "never trained on by Restoration_net) under gt_ratio: what schedules are chosen on.")
-    flags.DEFINE_string("title", "KinD reproduction", "Title of the report.")
-    flags.DEFINE_string("publish_dir", None, "At the end, copy the report, its plots and the metrics files (no "
-                        "images, no weights) there, e.g. docs/real_lol/<run>.")
+    start = time.time()
+    _check(cfg)
+    os.makedirs(cfg.out, exist_ok=True)
+    state = State(cfg.out)
+    state.doc["config"] = dataclasses.asdict(cfg)
+    strategy = engine.create_strategy(cfg.strategy)  # once, for all three stages
+    trained = {}
     for name in STAGE_ORDER:
-        prefix = FLAG_PREFIX[name]
-        for setting, kind in OVERRIDABLE.items():
-            define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}[kind]
-            define(f"{prefix}_{setting}", None, f"{name} stage: --{setting} (default: the original's).")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    F = flags.FLAGS
-    logging.set_verbosity(logging.WARNING)
-    overrides = {}
-    for name in STAGE_ORDER:
-        for setting in OVERRIDABLE:
-            value = getattr(F, f"{FLAG_PREFIX[name]}_{setting}")
-            if value is not None:
-                overrides.setdefault(name, {})[setting] = value
-    from kind_tf2.training.engine import _decom_cache_dir
-
-    given = {name: getattr(F, flag) for name, flag in GIVEN_FLAG.items() if getattr(F, flag)}
-    # One flag a line, as a shell would take it back.
-    command = " \\\n    ".join(["python -m kind_tf2.reproduce"] + [shlex.quote(a) for a in argv_of_run()])
-    cfg = ReproduceConfig(data_dir=F.data_dir, out=F.out, overrides=overrides, seed=F.seed, strategy=F.strategy,
-                          reference_checkpoint_dir=F.reference_checkpoint_dir, ratio=F.ratio,
-                          vgg_weights=F.vgg_weights, deterministic=F.deterministic, preset=F.preset, given=given,
-                          decom_cache=_decom_cache_dir(F.decom_cache), validation=F.validation, command=command,
-                          publish_dir=F.publish_dir, title=F.title)
-    return reproduce(cfg)
-
-
-def argv_of_run():
-    """The command-line arguments as given (absl's `argv` keeps only the unparsed ones)."""
-    return sys.argv[1:]
+        if name in cfg.given:
+            use_given(cfg, name, state, log)
+            trained[name] = None
+        else:
+            trained[name] = run_stage(cfg, name, state, strategy, log)
+    t0 = time.time()
+    results = evaluate_all(cfg, log)
+    eval_seconds = time.time() - t0
+    state.doc["evaluation"] = {p: {label: m for label, m, _, _ in rows} for p, rows in results.items()}
+    state.doc["evaluation_seconds"] = eval_seconds
+    state.save()
+    report = write_report(cfg, state, results, eval_seconds, log)
+    if cfg.publish_dir:
+        publish(cfg.out, cfg.publish_dir, log)
+    return ReproduceResult(trained, results, report, time.time() - start)
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    from kind_tf2.cli import run_command
+
+    run_command("reproduce")

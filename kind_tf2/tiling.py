@@ -6,6 +6,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from kind_tf2 import errors
+
 # Restoration_net max-pools 4 times: a window that starts on a multiple of 16 sees the same pooling
 # cells (and the same transposed-convolution phases) as the whole image does there.
 GRID = 16
@@ -30,11 +32,11 @@ def parse_tile(value, name="tile"):
     try:
         tile = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}={value}: expected auto, none or a multiple of {GRID} (pixels)") from None
+        raise errors.ConfigError(f"{name}={value}: expected auto, none or a multiple of {GRID} (pixels)") from None
     if tile == 0:
         return None
     if tile < 0 or tile % GRID or tile != float(value):
-        raise ValueError(f"{name}={value}: expected a positive multiple of {GRID}, the networks' pooling grid")
+        raise errors.ConfigError(f"{name}={value}: expected a positive multiple of {GRID}, the networks' pooling grid")
     return tile
 
 
@@ -74,7 +76,7 @@ def spans(length, tile, margin):
     tile and margin must be multiples of GRID, so every window starts on the pooling grid.
     """
     if tile % GRID or margin % GRID:
-        raise ValueError(f"tile {tile} and margin {margin} must be multiples of {GRID}")
+        raise errors.ConfigError(f"tile {tile} and margin {margin} must be multiples of {GRID}")
     out = []
     for start in range(0, length, tile):
         stop = min(start + tile, length)
@@ -134,5 +136,5 @@ def measure_receptive_margin(fn, channels, size, batch=4, seed=0):
     ys, xs = np.nonzero(support)
     reach = max(c - ys.min(), ys.max() - (c + GRID - 1), c - xs.min(), xs.max() - (c + GRID - 1))
     if ys.min() == 0 or xs.min() == 0 or ys.max() == size - 1 or xs.max() == size - 1:
-        raise ValueError(f"size {size} is too small: the receptive field reaches the border ({reach} px)")
+        raise errors.ConfigError(f"size {size} is too small: the receptive field reaches the border ({reach} px)")
     return int(reach)

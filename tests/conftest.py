@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The environment of the scripts run as subprocesses: TF's C++ chatter off, output line by line.
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 REF = os.environ.get("KIND_REFERENCE", os.path.join(REPO, "..", "shared", "kind_reference"))
 # The real LOL-v1 subset (all of eval15, 60 our485 pairs), as distributed.
 REAL_LOL = os.environ.get("KIND_LOL", os.path.join(REPO, "..", "shared", "lol"))
@@ -53,6 +55,14 @@ def real_lol():
     if _in_ci():
         pytest.fail(message + ": CI must run the real-data tests, not skip them")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def lol(tmp_path_factory):
+    """A small synthetic LOL folder (8 training, 2 eval pairs of 48x64), one per test module."""
+    from kind_tf2.data import synthesize
+
+    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol")), train=8, eval_count=2, height=48, width=64)
 
 
 @pytest.fixture(scope="session")

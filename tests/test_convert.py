@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import REPO
 from kind_tf2 import checkpoints, convert, models
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _quiet(*_):

@@ -7,6 +7,8 @@ import pytest
 from PIL import Image
 
 from kind_tf2 import checkpoints, image_ops, models
+from kind_tf2.cli.commands import train_stage
+from kind_tf2.cli.flags import decom_cache_dir
 from kind_tf2.data import decomposed, lol, synthesize
 from kind_tf2.training import engine, stages
 
@@ -20,7 +22,7 @@ def _train(stage, data, folder, cache, decom, lines):
     cfg = engine.TrainConfig(data_dir=data, checkpoint_dir=str(folder), decom_checkpoint=decom, epochs=2,
                              batch_size=2, patch_size=32, eval_every=100, export_tf1=False, deterministic=True,
                              decom_cache=str(cache))
-    assert engine.run(stage, cfg, log=lines.append) == 0, lines[-5:]
+    assert train_stage(stage, cfg, log=lines.append) == 0, lines[-5:]
     net = models.build_network(stage.scope)
     net.load_weights(checkpoints.weights_file(str(folder), stage.scope))
     return checkpoints.network_tensors(net)
@@ -78,5 +80,5 @@ def test_cached_values_are_the_networks_outputs_and_the_key_follows_the_images(r
 def test_default_location_and_none(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert decomposed.default_cache_dir() == os.path.join(str(tmp_path), "kind_tf2", "decomposed")
-    assert engine._decom_cache_dir("default") == decomposed.default_cache_dir()
-    assert engine._decom_cache_dir("none") is None and engine._decom_cache_dir("/x") == "/x"
+    assert decom_cache_dir("default") == decomposed.default_cache_dir()
+    assert decom_cache_dir("none") is None and decom_cache_dir("/x") == "/x"

@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import REPO
 from kind_tf2 import evaluation
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from kind_tf2.cli.commands import evaluate_status
 
 
 def _agreement(ours_path, ref_path):
@@ -37,7 +38,8 @@ def test_cli_reference_images_equal_original_pngs(ref, tmp_path):
     for stem in ("4", "22", "04"):
         _agreement(out / f"{stem}_kindle.png", os.path.join(ref, "outputs", "png_test", f"{stem}_kindle.png"))
     assert "[4/4]" in stdout and (out / "comparison_grid.png").is_file()
-    assert not (out / "metrics.csv").exists()  # no ground truth, no metrics
+    # No ground truth: the no-reference metrics of every output and its input (issue 22).
+    assert (out / "metrics.csv").read_text().splitlines()[0] == "image,niqe,brisque,niqe_input,brisque_input"
 
 
 def test_cli_with_ground_truth_equals_original_and_writes_metrics(ref, tmp_path):
@@ -55,7 +57,7 @@ def test_cli_with_ground_truth_equals_original_and_writes_metrics(ref, tmp_path)
     assert doc["protocol"] == "gt_ratio" and doc["paper_anchor"]["psnr"] == 20.87
     assert [r["image"] for r in doc["images"]] == ["1.png", "22.png"]
     csv_lines = (out / "metrics.csv").read_text().splitlines()
-    assert csv_lines[0] == "image,psnr,ssim_rgb,ssim_gray,loe" and csv_lines[-1].startswith("mean,")
+    assert csv_lines[0] == "image,psnr,ssim_rgb,ssim_gray,loe,ciede2000,niqe,brisque" and csv_lines[-1].startswith("mean,")
     assert "protocol: gt_ratio" in stdout and "PSNR 20.87 dB, SSIM 0.8022" in stdout
     grid = Image.open(out / "comparison_grid.png")
     assert grid.height == 2 * 160 + 4 and grid.width > 3 * 200  # two rows of input | output | truth
@@ -82,7 +84,7 @@ def _good(folder):
 def _run(kind, inp, out, **kw):
     lines, errors = [], []
     cfg = evaluation.EvalConfig(input_dir=str(inp), output_dir=str(out), **kw)
-    rc = evaluation.run(cfg, log=lines.append, err=errors.append, kind=kind)
+    rc = evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind)
     return rc, lines, errors
 
 
@@ -285,3 +287,40 @@ def test_written_files_follow_the_umask(kind, tmp_path):
     assert names == ["comparison_grid.png", "good_kindle.png", "metrics.csv", "metrics.json"]
     for name in names:
         assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_unpaired_real_photos_get_no_reference_scores(kind, real_lol, tmp_path):
+    """Without ground truth: NIQE and BRISQUE of each output and input, their means; a 50x50 image is enhanced,
+    said in one line naming it and NIQE's minimum, and left out of NIQE's mean."""
+    from kind_tf2 import metrics
+
+    inp = tmp_path / "photos"
+    inp.mkdir()
+    for name in ("1.png", "22.png"):
+        shutil.copy(os.path.join(real_lol, "eval15", "low", name), inp)
+    Image.open(inp / "1.png").crop((100, 100, 150, 150)).save(inp / "small.png")
+    rc, lines, errors = _run(kind, inp, tmp_path / "out")
+    assert rc == 0 and not errors, errors
+    warned = [line for line in lines if "small.png" in line and "not scored" in line]
+    assert len(warned) == 1 and "96x192" in warned[0] and "50x50" in warned[0], lines
+    doc = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    rows = {r["image"]: r for r in doc["images"]}
+    assert set(rows) == {"1.png", "22.png", "small.png"}
+    for name in ("1.png", "22.png"):
+        out = np.asarray(Image.open(tmp_path / "out" / evaluation.output_name(name)))
+        low = np.asarray(Image.open(inp / name).convert("RGB"))
+        # The recorded values are the metrics of the saved PNG and of the input file.
+        assert rows[name]["niqe"] == pytest.approx(metrics.niqe(out), abs=1e-9)
+        assert rows[name]["brisque_input"] == pytest.approx(metrics.brisque(low), abs=1e-9)
+    assert math.isnan(rows["small.png"]["niqe"]) and math.isfinite(rows["small.png"]["brisque"])
+    assert doc["mean"]["niqe"] == pytest.approx((rows["1.png"]["niqe"] + rows["22.png"]["niqe"]) / 2)
+
+
+def test_metrics_flag_is_checked(kind, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _good(inp)
+    rc, _, errors = _run(kind, inp, tmp_path / "out", metrics="psnr")
+    assert rc == 1 and errors == ["error: --metrics=psnr: psnr need(s) the ground truth (--high_dir)"]
+    rc, _, errors = _run(kind, inp, tmp_path / "out", metrics="niqe,sharpness")
+    assert rc == 1 and errors[0].startswith("error: --metrics=sharpness: expected default or one of psnr, ssim_rgb")

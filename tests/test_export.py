@@ -9,7 +9,6 @@ import pytest
 
 from kind_tf2 import export
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = (("4", "4.bmp"), ("22", "22.png"), ("04", "04.JPG"))
 
 
@@ -74,4 +73,6 @@ def test_tflite_in_a_fresh_process_is_within_two_levels(ref, kind, tmp_path):
             out = interp.get_tensor(interp.get_output_details()[0]["index"])[0]
             return np.clip(out * 255.0, 0, 255).astype(np.uint8)
     """)
-    _check(_fresh_python(code, tmp_path), max_off=2, min_equal=0.0)
+    # Measured here (TF 2.21, CPU): at most 1 level off, and 1.0 / 0.999992 / 0.999996 of the values
+    # equal on 4.bmp / 22.png / 04.JPG; 0.999 leaves room for another CPU's kernels.
+    _check(_fresh_python(code, tmp_path), max_off=2, min_equal=0.999)

@@ -11,19 +11,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import REPO, ENV
 from kind_tf2 import checkpoints, models
-from kind_tf2.data import synthesize
+from kind_tf2.cli.commands import train_stage
 from kind_tf2.training import engine
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 # 8 training pairs at batch 2: 4 steps per epoch.
 ARGS = ["--batch_size=2", "--patch_size=32", "--log_every=1", "--eval_every=100"]
-
-
-@pytest.fixture(scope="module")
-def lol(tmp_path_factory):
-    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol")), train=8, eval_count=2, height=48, width=64)
 
 
 def _decom(lol, folder, *args, check=True):
@@ -190,7 +184,7 @@ def test_full_disk_during_the_tf1_export_and_the_samples_names_the_path(lol, tmp
     from kind_tf2.training import stages
 
     lines = []
-    assert engine.run(stages.Decomposition(), cfg, log=lines.append) == 1
+    assert train_stage(stages.Decomposition(), cfg, log=lines.append) == 1
     tf1 = os.path.join(cfg.checkpoint_dir, "tf1")
     assert capsys.readouterr().err == f"error: cannot write the TF1 checkpoint {tf1}: No space left on device\n"
     assert tf.train.latest_checkpoint(cfg.checkpoint_dir).endswith("ckpt-2")  # 8 images at batch 4
@@ -198,7 +192,7 @@ def test_full_disk_during_the_tf1_export_and_the_samples_names_the_path(lol, tmp
 
     cfg.checkpoint_dir, cfg.epochs = str(tmp_path / "samples_full"), 1
     monkeypatch.setattr(stages.Decomposition, "write_samples", no_space)
-    assert engine.run(stages.Decomposition(), cfg, log=lines.append) == 1
+    assert train_stage(stages.Decomposition(), cfg, log=lines.append) == 1
     samples = os.path.join(cfg.checkpoint_dir, "samples")
     assert capsys.readouterr().err == f"error: cannot write the samples of epoch 1 in {samples}: No space left on device\n"
     assert tf.train.latest_checkpoint(cfg.checkpoint_dir).endswith("ckpt-2")  # saved before the samples

@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import REPO
 from kind_tf2 import checkpoints, golden, models, testing
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cli(*args):

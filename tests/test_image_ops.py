@@ -128,7 +128,6 @@ def test_gradient_min_max_is_global_across_replicas(two_cpu_strategy):
     np.testing.assert_allclose(got, single, atol=1e-7)
 
 
-
 def test_atomic_write_gives_the_mode_of_a_new_file(tmp_path):
     # mkstemp makes 0600 files; results (reports, PNGs) must be as readable as any file the user creates.
     import os

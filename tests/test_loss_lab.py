@@ -9,17 +9,11 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import REPO, ENV
 from kind_tf2 import checkpoints, lab, losses, models
-from kind_tf2.data import synthesize
+from kind_tf2.cli.commands import train_stage
+from kind_tf2.cli.runner import exit_status
 from kind_tf2.training import engine, stages
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-
-
-@pytest.fixture(scope="module")
-def lol(tmp_path_factory):
-    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol")), train=8, eval_count=2, height=48, width=64)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +21,7 @@ def decom(lol, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("decom"))
     cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
                              eval_every=100, export_tf1=False)
-    assert engine.run(stages.Decomposition(), cfg, log=lambda line: None) == 0
+    assert train_stage(stages.Decomposition(), cfg, log=lambda line: None) == 0
     return folder
 
 
@@ -68,7 +62,7 @@ def test_spec_parsing_and_canonical_form():
 def test_bad_specs_stop_before_training_naming_the_culprit(stage, spec, culprit, tmp_path, capsys):
     cfg = engine.TrainConfig(data_dir=str(tmp_path / "no_data"), checkpoint_dir=str(tmp_path / "run"),
                              decom_checkpoint=str(tmp_path / "no_decom"), patch_size=8, loss=spec)
-    assert engine.run(stages.STAGES[stage](), cfg, log=lambda line: None) == 1
+    assert train_stage(stages.STAGES[stage](), cfg, log=lambda line: None) == 1
     err = capsys.readouterr().err.strip()
     assert culprit in err and err.count("\n") == 0, err
     assert not (tmp_path / "run").exists()  # nothing was trained or written
@@ -82,7 +76,7 @@ def test_bad_spec_from_the_command_line(tmp_path):
 
 def test_missing_vgg_file_is_named(tmp_path, capsys):
     cfg = engine.TrainConfig(loss="perceptual:1", vgg_weights=str(tmp_path / "vgg.h5"), patch_size=48)
-    assert engine.run(stages.Restoration(), cfg, log=lambda line: None) == 1
+    assert train_stage(stages.Restoration(), cfg, log=lambda line: None) == 1
     assert "vgg.h5: file does not exist" in capsys.readouterr().err
 
 
@@ -109,14 +103,14 @@ def test_restoration_and_illumination_train_with_a_spec(lol, decom, tmp_path):
 def test_resume_with_another_loss_is_refused(lol, decom, tmp_path, capsys, saved_epoch):
     cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=str(tmp_path / "r"), decom_checkpoint=decom, epochs=1,
                              batch_size=2, patch_size=32, eval_every=100, export_tf1=False, loss="l1:1")
-    assert engine.run(stages.Illumination(), cfg, log=lambda line: None) == 0
+    assert train_stage(stages.Illumination(), cfg, log=lambda line: None) == 0
     cfg.epochs, cfg.loss = 2, "l2:1"
-    assert engine.run(stages.Illumination(), cfg, log=lambda line: None) == 1
+    assert train_stage(stages.Illumination(), cfg, log=lambda line: None) == 1
     err = capsys.readouterr().err
     assert "--loss='l1:1'" in err and "another --checkpoint_dir" in err
     assert saved_epoch(tmp_path / "r") == 1
     cfg.loss = "l1"  # the same objective, written differently: resumes
-    assert engine.run(stages.Illumination(), cfg, log=lambda line: None) == 0
+    assert train_stage(stages.Illumination(), cfg, log=lambda line: None) == 0
     assert saved_epoch(tmp_path / "r") == 2
 
 
@@ -173,13 +167,13 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
     illum = str(tmp_path / "illum")
     icfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=illum, decom_checkpoint=decom, epochs=1, batch_size=2,
                               patch_size=32, eval_every=100, export_tf1=False)
-    assert engine.run(stages.Illumination(), icfg, log=lambda line: None) == 0
+    assert train_stage(stages.Illumination(), icfg, log=lambda line: None) == 0
     out = tmp_path / "lab"
     cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(out),
                         variants="default; l1:1 ;l1:0.84,ms_ssim:0.16", epochs=1, batch_size=2, patch_size=32,
                         illumination_checkpoint=illum)
     lines = []
-    assert lab.run_lab(cfg, log=lines.append) == 0
+    assert exit_status(lab.run_lab, cfg, log=lines.append) == 0
     for name in ("results.csv", "results.json", "results.md", "curves.png", "metrics.png", "samples.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert any("variant 3/3" in line for line in lines)
@@ -200,7 +194,7 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
     assert len(l1_runs) == 2 and l1_runs[0]["loss/loss_l1"][1][0] == l1_runs[1]["loss/loss_l1"][1][0]
 
     again = []
-    assert lab.run_lab(cfg, log=again.append) == 0
+    assert exit_status(lab.run_lab, cfg, log=again.append) == 0
     assert sum("finished earlier, skipped" in line for line in again) == 3
     assert not any("Starting" in line or "frozen DecomNet" in line for line in again)
 
@@ -208,6 +202,6 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
 def test_lab_refuses_a_bad_variant_naming_it(lol, decom, tmp_path, capsys):
     cfg = lab.LabConfig(stage="illumination", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path / "o"),
                         variants="default;color:1", epochs=1, batch_size=2, patch_size=32)
-    assert lab.run_lab(cfg, log=lambda line: None) == 1
+    assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
     assert "--variants: 'color:1': color needs 3-channel images" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()

@@ -88,3 +88,16 @@ def test_small_images_and_bad_shapes():
     assert math.isnan(m["ssim_rgb"]) and m["psnr"] == math.inf
     with pytest.raises(ValueError, match="sizes differ"):
         metrics.psnr(_rng_image(0, 4, 4), _rng_image(0, 4, 5))
+
+
+def test_psnr_and_ssim_equal_scikit_image():
+    # scikit-image (a test-only peer): PSNR with data_range 255; SSIM with the Gaussian 11x11 window
+    # (sigma 1.5), population covariance and K1, K2 = 0.01, 0.03: ssim_index.m's settings.
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    a = _rng_image(4, 40, 33)
+    b = np.clip(a + np.random.default_rng(5).normal(0, 15, a.shape), 0, 255).astype(np.uint8)
+    assert metrics.psnr(a, b) == pytest.approx(peak_signal_noise_ratio(b, a, data_range=255), abs=1e-9)
+    peer = structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+    assert metrics.ssim_rgb(a, b) == pytest.approx(peer, abs=1e-9)

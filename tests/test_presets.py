@@ -6,6 +6,7 @@ import os
 import pytest
 
 from kind_tf2 import presets, reproduce
+from kind_tf2.cli.runner import exit_status
 from kind_tf2.training import schedules, stages
 
 
@@ -50,10 +51,10 @@ def test_an_unknown_preset_or_given_stage_is_refused(tmp_path, capsys):
     from kind_tf2.data import synthesize
 
     data = synthesize.synthesize(str(tmp_path / "lol"), train=2, eval_count=1, height=16, width=16)
-    assert reproduce.reproduce(reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "a"), preset="fast")) == 1
+    assert exit_status(reproduce.reproduce, reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "a"), preset="fast")) == 1
     assert "--preset=fast: expected one of original, quickstart, cpu" in capsys.readouterr().err
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "b"),
                                     given={"illumination": str(tmp_path / "missing")})
-    assert reproduce.reproduce(cfg) == 1
+    assert exit_status(reproduce.reproduce, cfg) == 1
     assert f"--illumination_checkpoint={tmp_path / 'missing'}: no such checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,7 +1,6 @@
 """The README's quickstart: reproduce on synthetic data; the full command must look enhanced in 5 minutes."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -10,15 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import REPO
 from kind_tf2 import metrics, quickstart
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from kind_tf2.cli.runner import exit_status
 
 
 def test_quickstart_chain_with_a_few_steps(tmp_path):
     lines = []
     few = {"decomposition": {"epochs": 2}, "illumination": {"epochs": 2}, "restoration": {"epochs": 1}}
-    status = quickstart.quickstart(str(tmp_path), log=lines.append, schedule=few)
+    status = exit_status(quickstart.quickstart, str(tmp_path), log=lines.append, schedule=few)
     assert status == 0
     text = "\n".join(lines)
     for protocol in ("fixed_ratio", "gt_ratio", "gt_mean"):

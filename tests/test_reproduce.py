@@ -11,10 +11,11 @@ import time
 
 import pytest
 
+from conftest import REPO
 from kind_tf2 import reproduce
+from kind_tf2.cli.runner import exit_status
 from kind_tf2.data import synthesize
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOCOLS = ("fixed_ratio", "gt_ratio", "gt_mean")
 
 
@@ -96,13 +97,13 @@ def test_reproduce_refuses_bad_settings_before_any_work(tmp_path, capsys):
     data = synthesize.synthesize(str(tmp_path / "lol"), train=2, eval_count=1, height=16, width=16)
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"),
                                     overrides={"restoration": {"loss": "l1:1,bogus:2"}})
-    assert reproduce.reproduce(cfg) == 1
+    assert exit_status(reproduce.reproduce, cfg) == 1
     assert "bogus" in capsys.readouterr().err and not (tmp_path / "run").exists()
     cfg = reproduce.ReproduceConfig(data_dir=str(tmp_path / "nothing"), out=str(tmp_path / "run"))
-    assert reproduce.reproduce(cfg) == 1
+    assert exit_status(reproduce.reproduce, cfg) == 1
     assert f"--data_dir={tmp_path / 'nothing'}: no our485/" in capsys.readouterr().err
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"), overrides={"decomposition": {"lr": 1}})
-    assert reproduce.reproduce(cfg) == 1
+    assert exit_status(reproduce.reproduce, cfg) == 1
     assert "decomposition: cannot override lr" in capsys.readouterr().err
 
 
@@ -127,7 +128,7 @@ def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
                "illumination": os.path.join(released, "illumination_adjust_net_train")},
         overrides={"restoration": {"epochs": 1, "batch_size": 2, "patch_size": 32, "lr_schedule": "cosine"}})
     lines = []
-    assert reproduce.reproduce(cfg, log=lines.append) == 0, capsys.readouterr().err
+    assert exit_status(reproduce.reproduce, cfg, log=lines.append) == 0, capsys.readouterr().err
     log = "\n".join(lines)
     assert "[reproduce] decomposition: not trained, DecomNet given" in log
     assert "Starting decomposition" not in log and "Starting illumination" not in log
@@ -147,8 +148,8 @@ def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
     assert "## Per image, eval15, gt_ratio" in md
     # Re-running finds everything done; the validation split needs the full our485.
     lines.clear()
-    assert reproduce.reproduce(cfg, log=lines.append) == 0
+    assert exit_status(reproduce.reproduce, cfg, log=lines.append) == 0
     assert "[reproduce] restoration: finished earlier" in "\n".join(lines)
     cfg.validation = True
-    assert reproduce.reproduce(cfg, log=lines.append) == 1
+    assert exit_status(reproduce.reproduce, cfg, log=lines.append) == 1
     assert "our485 has no pairs past 466 for the validation split" in capsys.readouterr().err

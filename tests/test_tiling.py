@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import REPO
 from kind_tf2 import image_ops, models, tiling
+from kind_tf2.cli.commands import evaluate_status
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ATOL = 1e-5
 
 
@@ -203,14 +204,14 @@ def test_evaluate_tile_flag(kind, ref, tmp_path):
     Image.open(os.path.join(ref, "images", "22.png")).save(inp / "22.png")
     lines, errors = [], []
     cfg = evaluation.EvalConfig(input_dir=str(inp), output_dir=str(tmp_path / "out"), tile=128)
-    assert evaluation.run(cfg, log=lines.append, err=errors.append, kind=kind) == 0, errors
+    assert evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind) == 0, errors
     assert any("128-px tiles, 20 per pass" in line for line in lines)
     ours = np.asarray(Image.open(tmp_path / "out" / "22_kindle.png")).astype(int)
     want = np.asarray(Image.open(os.path.join(ref, "outputs", "png_test", "22_kindle.png"))).astype(int)
     diff = np.abs(ours - want)
     assert diff.max() <= 1 and (diff == 0).mean() >= 0.999
     cfg.tile = "100"
-    assert evaluation.run(cfg, log=lines.append, err=errors.append, kind=kind) == 1
+    assert evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind) == 1
     assert errors[-1].startswith("error: --tile=100:") and "multiple of 16" in errors[-1]
 
 

@@ -11,18 +11,11 @@ import time
 import numpy as np
 import pytest
 
+from conftest import REPO, ENV
 from kind_tf2 import checkpoints, models
 from kind_tf2.training import engine
-from kind_tf2.data import synthesize
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 SMALL = ["--patch_size=32", "--log_every=1"]
-
-
-@pytest.fixture(scope="module")
-def lol(tmp_path_factory):
-    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol")), train=8, eval_count=2, height=48, width=64)
 
 
 def _run(script, *args, env=None, check=True):

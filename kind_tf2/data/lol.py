@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from kind_tf2 import image_ops
+from kind_tf2 import errors, image_ops
 from kind_tf2.data.patches import channel_stack, stack_padded
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -15,7 +15,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 LOL_TRAIN_SIZE = 485
 
 
-class DatasetError(ValueError):
+class DatasetError(errors.DataError):
     """A data folder is missing, empty or inconsistent; the message names the files."""
 
 
@@ -143,7 +143,7 @@ def _header_size(path):
         with Image.open(path) as im:
             return im.size
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable image ({err})") from None
+        raise errors.DataError(f"{path}: not a readable image ({err})") from None
 
 
 def original_split(n, start, stop, full=LOL_TRAIN_SIZE):

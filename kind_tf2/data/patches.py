@@ -10,6 +10,8 @@ step therefore sees exactly the batches an uninterrupted run sees.
 import numpy as np
 import tensorflow as tf
 
+from kind_tf2 import errors
+
 
 
 class PatchSampler:
@@ -47,7 +49,7 @@ class PatchSampler:
             if s[0] < patch_size or s[1] < patch_size
         ]
         if small:
-            raise ValueError(f"images smaller than --patch_size={patch_size}: {', '.join(small)}")
+            raise errors.DataError(f"images smaller than --patch_size={patch_size}: {', '.join(small)}")
 
     def _seed(self, step, purpose):
         return tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 16 + purpose])

@@ -6,11 +6,11 @@ versions follow the simulations of LLNet (gamma darkening plus Gaussian noise) a
 """
 
 import os
-import sys
 
 import numpy as np
-from absl import app, flags
 from PIL import Image
+
+from kind_tf2 import errors
 
 
 def scene(rng, height, width, full_range=False):
@@ -73,29 +73,16 @@ def synthesize(out, train=12, eval_count=3, height=96, width=128, seed=0, darken
 
     darkening: `darken`'s keyword ranges (default `DARKENING`); full_range: see `scene`.
     """
+    for name, value in (("train", train), ("eval", eval_count), ("height", height), ("width", width)):
+        if value < 1:
+            raise errors.ConfigError(f"--{name}={value}: must be >= 1")
     rng = np.random.default_rng(seed)
     write_split(rng, os.path.join(out, "our485"), train, height, width, 1, darkening, full_range)
     write_split(rng, os.path.join(out, "eval15"), eval_count, height, width, train + 1, darkening, full_range)
     return out
 
 
-def main(argv):
-    del argv
-    F = flags.FLAGS
-    if F.height < 1 or F.width < 1 or F.train < 1 or F.eval < 1:
-        print("error: --height, --width, --train and --eval must be >= 1", file=sys.stderr)
-        return 1
-    synthesize(F.out, F.train, F.eval, F.height, F.width, F.seed)
-    print(f"wrote {F.train} training and {F.eval} evaluation pairs of {F.height}x{F.width} to {F.out}")
-    return 0
-
-
 if __name__ == "__main__":
-    flags.DEFINE_string("out", None, "Output folder (LOL layout).")
-    flags.DEFINE_integer("train", 12, "Pairs in our485/.")
-    flags.DEFINE_integer("eval", 3, "Pairs in eval15/.")
-    flags.DEFINE_integer("height", 96, "Image height.")
-    flags.DEFINE_integer("width", 128, "Image width.")
-    flags.DEFINE_integer("seed", 0, "Random seed.")
-    flags.mark_flag_as_required("out")
-    app.run(main)
+    from kind_tf2.cli import run_command
+
+    run_command("synthesize")

@@ -7,18 +7,19 @@ import signal
 
 import tensorflow as tf
 
-NAN_POLICIES = ("stop", "skip_step")
+from kind_tf2 import errors
+from kind_tf2.training.config import NAN_POLICIES  # noqa: F401 (faults.NAN_POLICIES: the names of --nan_policy)
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(errors.TrainingError):
     """A step's loss or gradients were not finite under --nan_policy=stop; the message names the step."""
 
 
-class WriteFailed(ValueError):
+class WriteFailed(errors.TrainingError):
     """Saving a checkpoint, weights, samples or the TF1 export failed; the message names the path."""
 
 
-class NoReadableCheckpoint(ValueError):
+class NoReadableCheckpoint(errors.ResumeError):
     """Every checkpoint of a folder that has some is unreadable; the run refuses to start from scratch."""
 
 

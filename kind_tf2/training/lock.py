@@ -4,8 +4,10 @@ import json
 import os
 import socket
 
+from kind_tf2 import errors
 
-class FolderLockedError(ValueError):
+
+class FolderLockedError(errors.ResumeError):
     """The folder is in use by a live run; the message names the folder and the process."""
 
 

@@ -2,20 +2,14 @@
 
 import math
 
-SCHEDULES = {}
+from kind_tf2.registry import Registry
+
+SCHEDULES = Registry("learning-rate schedule", flag="--lr_schedule")
 
 
 def register_schedule(name):
-    """Decorator adding `fn(stage, epoch, epochs, base) -> lr` to `SCHEDULES` under `name`."""
-
-    def add(fn):
-        if name in SCHEDULES:
-            raise ValueError(f"learning-rate schedule {name!r} is defined twice ({SCHEDULES[name].__qualname__} "
-                             f"and {fn.__qualname__})")
-        SCHEDULES[name] = fn
-        return fn
-
-    return add
+    """Decorator adding `fn(stage, epoch, epochs, base) -> lr` to `SCHEDULES` under `name` (once)."""
+    return SCHEDULES.register(name)
 
 
 @register_schedule("original")
@@ -37,7 +31,4 @@ def cosine(stage, epoch, epochs, base):
 
 def learning_rate(name, stage, epoch, epochs, base):
     """The learning rate of 0-based `epoch` of `epochs` under schedule `name` (None: `original`)."""
-    name = name or "original"
-    if name not in SCHEDULES:
-        raise ValueError(f"--lr_schedule={name}: expected one of {', '.join(SCHEDULES)}")
-    return SCHEDULES[name](stage, epoch, epochs, base)
+    return SCHEDULES.get_or_raise(name or "original")(stage, epoch, epochs, base)

@@ -6,9 +6,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kind_tf2 import checkpoints, image_ops, losses, models
+from kind_tf2 import checkpoints, errors, image_ops, losses, models
 from kind_tf2.data import decomposed, lol
 from kind_tf2.data.patches import stack_padded
+from kind_tf2.registry import Registry
 
 
 @dataclasses.dataclass
@@ -36,7 +37,7 @@ class ScoreItem:
 
 def _load_frozen_decom(path, log):
     if not path:
-        raise ValueError("--decom_checkpoint is required: a stage-1 output folder or an original TF1 checkpoint")
+        raise errors.ConfigError("--decom_checkpoint is required: a stage-1 output folder or an original TF1 checkpoint")
     net = models.build_network(models.DECOM_SCOPE)
     log(f"frozen DecomNet (inference mode) from {checkpoints.load_network_weights(net, path)}")
     return net
@@ -306,4 +307,6 @@ class Restoration(Stage):
         return shown
 
 
-STAGES = {cls.name: cls for cls in (Decomposition, Illumination, Restoration)}
+STAGES = Registry("training stage", flag="--stage")
+for _cls in (Decomposition, Illumination, Restoration):
+    STAGES.add(_cls.name, _cls)

@@ -1,6 +1,8 @@
-"""Full-reference image quality metrics for enhanced images: PSNR, SSIM (two conventions) and LOE."""
+"""Full-reference metrics: PSNR, SSIM (two conventions), LOE and the gt_mean alignment, as the papers compute them."""
 
 import numpy as np
+
+from kind_tf2 import errors
 
 # The paper's figures on LOL eval15 (Zhang, Zhang & Guo, ACM MM 2019, Table 1), obtained with the
 # ratio taken from the ground truth's decomposition (evaluate_LOLdataset.py).
@@ -14,14 +16,14 @@ def _as_255(img):
     """uint8 or float 0..255 `[H, W, 3]` -> float64."""
     arr = np.asarray(img)
     if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected an RGB image [H, W, 3], got shape {arr.shape}")
+        raise errors.DataError(f"expected an RGB image [H, W, 3], got shape {arr.shape}")
     return arr.astype(np.float64)
 
 
 def _check_pair(a, b):
     a, b = _as_255(a), _as_255(b)
     if a.shape != b.shape:
-        raise ValueError(f"image sizes differ: {a.shape[:2]} vs {b.shape[:2]}")
+        raise errors.DataError(f"image sizes differ: {a.shape[:2]} vs {b.shape[:2]}")
     return a, b
 
 
@@ -57,7 +59,7 @@ def ssim_channel(x, y, peak=255.0, size=11, sigma=1.5):
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if min(x.shape) < size:
-        raise ValueError(f"SSIM needs images of at least {size}x{size}, got {x.shape[0]}x{x.shape[1]}")
+        raise errors.DataError(f"SSIM needs images of at least {size}x{size}, got {x.shape[0]}x{x.shape[1]}")
     g = gaussian_window_1d(size, sigma)
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
     mu_x, mu_y = _filter_valid(x, g), _filter_valid(y, g)

@@ -1,0 +1,39 @@
+"""The one family of domain errors: a `KindError` is the user's to fix, and its message names the file or flag."""
+
+
+class KindError(Exception):
+    """Base of every error a user can act on: bad input, flags, checkpoints, folders.
+
+    The command line (`kind_tf2.cli`) prints a KindError as one `error: <message>` line and exits
+    with status 1; any other exception is a bug and keeps its traceback. Each subclass also derives
+    from the built-in exception it replaced, so `except ValueError` / `except FileNotFoundError` in
+    callers written before the family existed still catch it.
+    """
+
+
+class ConfigError(KindError, ValueError):
+    """A flag, config field, preset, schedule or registry name cannot be used; the message names it."""
+
+
+class DataError(KindError, ValueError):
+    """A data folder or image is missing, empty, unreadable or inconsistent; the message names the files."""
+
+
+class CheckpointError(KindError, ValueError):
+    """A checkpoint's variables do not match a network; the message names the offending variables."""
+
+
+class CheckpointNotFound(KindError, FileNotFoundError):
+    """A checkpoint folder or weights file does not exist or holds no weights; the message names the path."""
+
+
+class ResumeError(KindError, ValueError):
+    """A run cannot start or resume in its folder (locked, unreadable checkpoints, another objective)."""
+
+
+class TrainingError(KindError, ValueError):
+    """A training run stopped on its own terms (a non-finite step, a failed write); the message says where."""
+
+
+class RegistryError(ConfigError):
+    """A name is registered twice, or looked up and not registered."""
