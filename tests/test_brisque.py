@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from kind_tf2 import errors
-from kind_tf2.metrics import brisque as brisque_module
-from kind_tf2.metrics.brisque import MIN_SIZE, brisque
+from kind_tf2.metrics import spatial_quality as brisque_module
+from kind_tf2.metrics.spatial_quality import MIN_SIZE, brisque
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "iqa")
 

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from kind_tf2 import errors
-from kind_tf2.metrics import niqe as niqe_module
+from kind_tf2.metrics import naturalness as niqe_module
 from kind_tf2.metrics.matlab import imresize, rgb2gray
-from kind_tf2.metrics.niqe import niqe
+from kind_tf2.metrics.naturalness import niqe
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "iqa")
 

@@ -93,7 +93,7 @@ def _ciede2000(img, ref):
                  measures="no-reference naturalness: distance of the image's NSS statistics to pristine images",
                  matches="the authors' MATLAB release (computequality.m, its pristine model): see README")
 def _niqe(img):
-    from kind_tf2.metrics.niqe import niqe
+    from kind_tf2.metrics.naturalness import niqe
 
     return niqe(img)
 
@@ -102,7 +102,7 @@ def _niqe(img):
                  measures="no-reference quality: an SVR on NSS features, trained on LIVE (0 best, ~100 worst)",
                  matches="the authors' MATLAB release (brisquescore.m, its LIVE model): see README")
 def _brisque(img):
-    from kind_tf2.metrics.brisque import brisque
+    from kind_tf2.metrics.spatial_quality import brisque
 
     return brisque(img)
 

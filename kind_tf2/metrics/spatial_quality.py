@@ -1,4 +1,4 @@
-"""BRISQUE no-reference quality (Mittal, Moorthy & Bovik 2012) as the authors' MATLAB release computes it."""
+"""BRISQUE, the Blind/Referenceless Image Spatial Quality Evaluator (Mittal, Moorthy & Bovik 2012), as the authors' MATLAB release computes it."""
 
 import math
 import os

@@ -1,4 +1,4 @@
-"""NIQE (Mittal, Soundararajan & Bovik 2013) exactly as the authors' MATLAB release computes it."""
+"""NIQE, the Natural Image Quality Evaluator (Mittal, Soundararajan & Bovik 2013), exactly as the authors' MATLAB release computes it."""
 
 import functools
 import math
