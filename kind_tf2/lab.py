@@ -12,14 +12,22 @@ import time
 
 import numpy as np
 
-from kind_tf2 import checkpoints, errors, image_ops, losses, metrics, models, plots
+from kind_tf2 import checkpoints, errors, image_ops, losses, metrics, models, plots, presets
+from kind_tf2.metrics import catalog
 from kind_tf2.data.lol import DatasetError
 
 LAB_STAGES = ("restoration", "illumination")
 # The scores of a variant and which way is better; the uncertainty tables cover these.
-LAB_METRICS = {"psnr": True, "ssim": True, "e2e_psnr": True, "e2e_ssim": True, "e2e_ciede2000": False}
+# End to end (with the other networks from their checkpoints, gt_ratio) every output is scored by these
+# registered metrics (metrics.catalog), column e2e_<name>: the paper's three, the colour error the
+# survey's colour terms target, and the two no-reference ones (about 5 % of an enhancement's cost).
+E2E_METRICS = {"e2e_psnr": "psnr", "e2e_ssim": "ssim_rgb", "e2e_loe": "loe", "e2e_ciede2000": "ciede2000",
+               "e2e_niqe": "niqe", "e2e_brisque": "brisque"}
+LAB_METRICS = {"psnr": True, "ssim": True,
+               **{col: metrics.catalog.METRICS[name].higher_is_better for col, name in E2E_METRICS.items()}}
 # A difference whose whole CI lies within +-margin is "no practical difference" (--margins).
-DEFAULT_MARGINS = "psnr:0.05,ssim:0.002,e2e_psnr:0.05,e2e_ssim:0.002,e2e_ciede2000:0.05"
+DEFAULT_MARGINS = ("psnr:0.05,ssim:0.002,e2e_psnr:0.05,e2e_ssim:0.002,e2e_loe:5,e2e_ciede2000:0.05,"
+                   "e2e_niqe:0.05,e2e_brisque:0.5")
 SAMPLE_ROWS = 4  # eval images shown in samples.png
 
 
@@ -36,8 +44,12 @@ class LabConfig:
     batch_size: int = None
     patch_size: int = None
     learning_rate: float = None
+    preset: str = "original"  # a name in presets.PRESETS: the stage's settings under the lab's flags
+    lr_schedule: str = None  # None: the preset's (training.schedules)
+    mixed_precision: str = None  # None: the preset's
     seed: int = 0
     vgg_weights: str = None
+    decom_cache: str = None  # folder of the frozen DecomNet's outputs (as the stage scripts); None: decompose
     illumination_checkpoint: str = None  # with --stage=restoration: end-to-end scores
     restoration_checkpoint: str = None  # with --stage=illumination: end-to-end scores
     log_every: int = 10
@@ -112,14 +124,16 @@ def _train_config(cfg, stage, variant, init_weights, k=0):
     """The TrainConfig of seed index k of a variant: the stage's defaults, then the lab's settings that were given."""
     from kind_tf2.training import config
 
+    preset = presets.get(cfg.preset).stages.get(stage.name, {})
     given = {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "patch_size": cfg.patch_size,
-             "learning_rate": cfg.learning_rate}
-    epochs = stage.defaults["epochs"] if cfg.epochs is None else cfg.epochs
+             "learning_rate": cfg.learning_rate, "lr_schedule": cfg.lr_schedule,
+             "mixed_precision": cfg.mixed_precision}
+    epochs = next(e for e in (cfg.epochs, preset.get("epochs"), stage.defaults["epochs"]) if e is not None)
     return config.for_stage(
-        stage, given, data_dir=cfg.data_dir, checkpoint_dir=run_folder(cfg, variant, k),
+        stage, {k: v for k, v in preset.items() if k != "eval_every"}, given, data_dir=cfg.data_dir, checkpoint_dir=run_folder(cfg, variant, k),
         decom_checkpoint=cfg.decom_checkpoint, seed=cfg.seed + k, eval_every=epochs, log_every=cfg.log_every,  # samples once, at the end
         export_tf1=False, loss=None if variant.label == "default" else variant.spec, vgg_weights=cfg.vgg_weights,
-        init_weights=init_weights,
+        init_weights=init_weights, decom_cache=cfg.decom_cache,
     )
 
 
@@ -171,8 +185,9 @@ def score_variant(cfg, stage, data, variant, model, log, folder=None):
             low, high = image_ops.load_image(item.low_path), image_ops.load_image(item.high_path)
             out = image_ops.to_uint8(kind.enhance(low[None], high=high[None])[0]).numpy()
             gt = np.rint(image_ops.read_rgb(item.high_path).astype(np.float64) * 255.0).astype(np.uint8)
-            row["e2e_psnr"], row["e2e_ssim"] = metrics.psnr(out, gt), metrics.ssim_rgb(out, gt)
-            row["e2e_ciede2000"] = metrics.ciede2000(out, gt)  # the colour error the survey's colour terms target
+            scores = catalog.score(tuple(E2E_METRICS.values()), out, gt, unscored=lambda column, err: log(
+                f"  warning: {item.name}: {column} not scored: {err}"))
+            row.update({col: scores[name] for col, name in E2E_METRICS.items()})
         if k < SAMPLE_ROWS:
             image_ops.save_image(os.path.join(preview_dir, f"{k}.png"), pred)
             refs = os.path.join(cfg.out, "eval")  # the input and target columns of samples.png
@@ -181,7 +196,7 @@ def score_variant(cfg, stage, data, variant, model, log, folder=None):
             image_ops.save_image(os.path.join(refs, f"target_{k}.png"), item.target)
         rows.append(row)
     keys = [key for key in rows[0] if key != "image"]
-    mean = {key: float(np.mean([r[key] for r in rows])) for key in keys}
+    mean = {key: float(np.nanmean([r[key] for r in rows])) for key in keys}
     log(f"  scores of {variant.label}: " + ", ".join(f"{k} {v:.4f}" for k, v in mean.items()))
     return mean, rows
 
@@ -245,7 +260,7 @@ def run_lab(cfg, log=None):
                     runs[i, k] = json.load(f)
     if len(runs) < len(variants) * cfg.seeds:
         strategy = engine.create_strategy("default")
-        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, scoring=True)
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, scoring=True, decom_cache=cfg.decom_cache)
         if not data.scoring:
             raise DatasetError(f"{cfg.data_dir}: the {cfg.stage} eval split is empty")
     for k in range(cfg.seeds):  # seed by seed: a short budget gives every variant its first seed first
