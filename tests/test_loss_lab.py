@@ -210,26 +210,48 @@ def test_lab_refuses_a_bad_variant_naming_it(lol, decom, tmp_path, capsys):
 # ---- seeds and uncertainty ----------------------------------------------------------------------------
 
 
-EPOCHS = 10  # 40 steps: the default has started to learn R_high's texture; tv alone flattens the output
+@pytest.fixture(scope="module")
+def lol4(tmp_path_factory):
+    """8 training and 4 eval pairs (the shared `lol` has 2 eval pairs: 2 images x 2 seeds is too few cells to test on)."""
+    from kind_tf2.data import synthesize
+
+    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol4")), train=8, eval_count=4, height=48, width=64)
 
 
-def _lab_with_seeds(lol, decom, out, variants):
-    cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(out), variants=variants,
-                        epochs=EPOCHS, batch_size=2, patch_size=32, learning_rate=1e-3, seeds=3)
+@pytest.fixture(scope="module")
+def decom4(lol4, tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("decom4"))
+    cfg = engine.TrainConfig(data_dir=lol4, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
+                             eval_every=100, export_tf1=False)
+    assert train_stage(stages.Decomposition(), cfg, log=lambda line: None) == 0
+    return folder
+
+
+SEEDS_VARIANTS = "default;l2:1,grad:1,ssim:1,tv:0;tv:1"
+
+
+def _lab_with_seeds(lol, decom, out):
+    # 20 steps of 4 x 48² at 5e-4 (the quickstart's restoration settings): measured, the default reaches
+    # 32.8 dB on R_high^1.2 and tv:1 alone 27.2 (-5.6 dB, CI [-6.7, -4.7]; SSIM -0.003, CI [-0.004, -0.002]).
+    # At 40 steps of 2 x 32² and 1e-3 the default had not yet left the flat start and tv:1 was not
+    # distinguishable from it.
+    cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(out),
+                        variants=SEEDS_VARIANTS, epochs=10, batch_size=4, patch_size=48, learning_rate=5e-4, seeds=2)
     lines = []
     assert exit_status(lab.run_lab, cfg, log=lines.append) == 0, lines[-5:]
     return json.load(open(out / "results.json")), lines
 
 
-def test_lab_seeds_a_scaled_copy_is_no_different_and_tv_alone_is_worse(lol, decom, tmp_path):
-    # `l2:1,grad:1,ssim:1,tv:0` is the default `l2:1,grad:1,ssim:1` under another name (a 0 weight logs a term and adds
-    # exact zeros to the loss and its gradients): the same training, no difference may be found. (The default
-    # scaled by 2 is not the same: measured -0.04 dB, significant, through Adam's epsilon.) `tv:1` alone has no
-    # fidelity term: it must be found worse.
-    doc, lines = _lab_with_seeds(lol, decom, tmp_path / "lab", "default;l2:1,grad:1,ssim:1,tv:0;tv:1")
+def test_lab_seeds_a_renamed_copy_is_no_different_and_tv_alone_is_worse(lol4, decom4, tmp_path):
+    # `l2:1,grad:1,ssim:1,tv:0` is the default `l2:1,grad:1,ssim:1` under another name (a 0 weight logs a term and
+    # adds exact zeros to the loss and its gradients): the same training, no difference may be found. (The
+    # default scaled by 2 is not the same: measured -0.04 dB, significant, through Adam's epsilon.) `tv:1`
+    # alone has no fidelity term: it must be found worse.
+    doc, lines = _lab_with_seeds(lol4, decom4, tmp_path / "lab")
     by = {v["variant"]: v for v in doc["variants"]}
-    assert [len(v["runs"]) for v in doc["variants"]] == [3, 3, 3]
-    assert {r["seed"] for r in by["default"]["runs"]} == {0, 1, 2}
+    assert [len(v["runs"]) for v in doc["variants"]] == [2, 2, 2]
+    assert {r["seed"] for r in by["default"]["runs"]} == {0, 1}
+    assert len(by["default"]["runs"][0]["per_image"]) >= 4  # eval15 (4 here), and any held out of our485
     same, broken = by["l2:1,grad:1,ssim:1,tv:0"]["vs_default"], by["tv:1"]["vs_default"]
     for m in ("psnr", "ssim"):
         assert same[m]["verdict"] == "no practical difference" and same[m]["mean"] == 0.0, same[m]
@@ -243,8 +265,8 @@ def test_lab_seeds_a_scaled_copy_is_no_different_and_tv_alone_is_worse(lol, deco
     header = (tmp_path / "lab" / "results.csv").read_text().splitlines()[0].split(",")
     assert "psnr_low" in header and "psnr_verdict" in header and "n_seeds" in header
     # Re-running skips every finished (variant, seed) pair.
-    again, lines = _lab_with_seeds(lol, decom, tmp_path / "lab", "default;l2:1,grad:1,ssim:1,tv:0;tv:1")
-    assert sum("finished earlier, skipped" in line for line in lines) == 9
+    again, lines = _lab_with_seeds(lol4, decom4, tmp_path / "lab")
+    assert sum("finished earlier, skipped" in line for line in lines) == 6
     assert again["variants"][2]["vs_default"]["psnr"] == doc["variants"][2]["vs_default"]["psnr"]
 
 
