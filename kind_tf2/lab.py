@@ -336,8 +336,8 @@ def _uncertainty_lines(results, margins, level):
              + (", ".join(f"{m} {v:g}" for m, v in margins.items()) or "none") + ".", "",
              "| variant | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for r in results:
-        cells = [f"{r['ci'][m]['mean']:.4f} [{r['ci'][m]['low']:.4f}, {r['ci'][m]['high']:.4f}]" if m in r["ci"]
-                 else "" for m in names]
+        cells = [f"{r['ci'][m]['mean']:.{_decimals(m)}f} [{r['ci'][m]['low']:.{_decimals(m)}f}, "
+                 f"{r['ci'][m]['high']:.{_decimals(m)}f}]" if m in r["ci"] else "" for m in names]
         lines.append(f"| {'★ ' if r['default'] else ''}`{r['variant']}` | " + " | ".join(cells) + " |")
     others = [r for r in results if "vs_default" in r]
     if not others:
@@ -346,7 +346,8 @@ def _uncertainty_lines(results, margins, level):
               "|---|---|---|---|---|---|"]
     for r in others:
         for m, d in r["vs_default"].items():
-            lines.append(f"| `{r['variant']}` | {m} | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | "
+            n = _decimals(m)
+            lines.append(f"| `{r['variant']}` | {m} | {d['mean']:+.{n}f} [{d['low']:+.{n}f}, {d['high']:+.{n}f}] | "
                          f"{d['p']:.4f} | {d['p_holm']:.4f} | {d['verdict']} |")
     lines += [""]
     for m in names:
@@ -366,10 +367,19 @@ def _uncertainty_lines(results, margins, level):
 
 
 def _columns(results):
-    cols = ["variant", "default", "psnr", "ssim"]
-    if any("e2e_psnr" in r for r in results):
-        cols += ["e2e_psnr", "e2e_ssim"] + (["e2e_ciede2000"] if any("e2e_ciede2000" in r for r in results) else [])
-    return cols + ["final_loss", "steps", "train_seconds", "spec"]
+    return (["variant", "default"] + [m for m in LAB_METRICS if any(m in r for r in results)]
+            + ["final_loss", "steps", "train_seconds", "spec"])
+
+
+def _decimals(metric):
+    """Decimals a lab metric prints with: its registered metric's (metrics.catalog), 4 for the stage's SSIM."""
+    name = _registered(metric)
+    return catalog.METRICS[name].decimals if name else 4
+
+
+def _registered(metric):
+    """The registered metric (metrics.catalog) behind a lab metric: e2e_ssim -> ssim_rgb; None for others."""
+    return E2E_METRICS[metric] if metric in E2E_METRICS else {"psnr": "psnr", "ssim": "ssim_rgb"}.get(metric)
 
 
 def _csv_row(r, cols):
@@ -394,7 +404,7 @@ def _fmt(value):
     if isinstance(value, float) and value == int(value) and not math.isinf(value) and abs(value) > 100:
         return f"{value:.0f}"
     if isinstance(value, float):
-        return "inf" if math.isinf(value) else f"{value:.4f}"
+        return "inf" if math.isinf(value) else f"{value:.1f}" if abs(value) >= 10 else f"{value:.4f}"
     return str(value)
 
 
@@ -424,7 +434,8 @@ def write_reports(cfg, stage, variants, results, log):
              "|" + "---|" * (len(cols) - 1)]
     for k in order:
         r = results[k]
-        cells = [("★ " if r["default"] else "") + f"`{r['variant']}`"] + [_fmt(r.get(c, "")) for c in cols[2:-1]]
+        cells = [("★ " if r["default"] else "") + f"`{r['variant']}`"] + [
+            f"{r[c]:.{_decimals(c)}f}" if c in LAB_METRICS and c in r else _fmt(r.get(c, "")) for c in cols[2:-1]]
         lines.append("| " + " | ".join(cells + [f"`{r['spec']}`"]) + " |")
     if results[0].get("ci"):
         lines += _uncertainty_lines(results, parse_margins(cfg.margins), cfg.level)
@@ -478,14 +489,33 @@ def _plot_curves(cfg, stage, variants, results):
     plt.close(fig)
 
 
+_GRID_COLUMNS = 4  # panels a row in metrics.png and differences.png
+
+
+def _metric_grid(plt, n, row_height):
+    """A figure of n panels, _GRID_COLUMNS a row; the panels in order (unused ones hidden)."""
+    cols = min(n, _GRID_COLUMNS)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 1.5, row_height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n]
+
+
+def _metric_title(key):
+    """"end-to-end NIQE (lower better)" for e2e_niqe; "stage PSNR dB" for psnr."""
+    m = catalog.METRICS[_registered(key)]
+    where = "end-to-end" if key in E2E_METRICS else "stage"
+    return f"{where} {m.header}" + ("" if m.higher_is_better else " (lower better)")
+
+
 def _plot_metrics(cfg, results, order):
     plt = plots.pyplot()
-    keys = [k for k in ("psnr", "ssim", "e2e_psnr", "e2e_ssim", "e2e_ciede2000") if k in results[0]]
-    titles = {"psnr": "stage PSNR (dB)", "ssim": "stage SSIM", "e2e_psnr": "end-to-end PSNR (dB)",
-              "e2e_ssim": "end-to-end SSIM", "e2e_ciede2000": "end-to-end CIEDE2000 (lower better)"}
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys) + 1.5, 0.45 * len(results) + 1.4), squeeze=False)
+    keys = [k for k in LAB_METRICS if k in results[0]]
+    fig, axes = _metric_grid(plt, len(keys), 0.45 * len(results) + 1.4)
     labels = [("★ " if results[k]["default"] else "") + _wrap(results[k]["variant"], 30) for k in order][::-1]
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes, keys):
         values = [results[k][key] for k in order][::-1]
         colors = ["tab:orange" if results[k]["default"] else "tab:blue" for k in order][::-1]
         cis = [results[k].get("ci", {}).get(key) for k in order][::-1]
@@ -493,15 +523,15 @@ def _plot_metrics(cfg, results, order):
         err = np.array([[v - c["low"], c["high"] - v] if c else [0.0, 0.0] for v, c in zip(values, cis)]).T
         ax.barh(range(len(values)), values, color=colors, xerr=err, error_kw={"elinewidth": 1, "capsize": 2})
         ax.set_yticks(range(len(values)))
-        ax.set_yticklabels(labels if ax is axes[0][0] else [""] * len(values), fontsize=8)
+        ax.set_yticklabels(labels if ax in axes[::_GRID_COLUMNS] else [""] * len(values), fontsize=8)
         finite = [x for x in values if math.isfinite(x)] + [c[b] for c in cis if c for b in ("low", "high")]
         if finite:
             lo, hi = min(finite), max(finite)
             pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.05
             ax.set_xlim(lo - pad, hi + pad)
         for y, x in enumerate(values):
-            ax.text(x, y, f" {x:.3f}", va="center", fontsize=7)
-        ax.set_title(titles[key], fontsize=10)
+            ax.text(x, y, f" {x:.{_decimals(key)}f}", va="center", fontsize=7)
+        ax.set_title(_metric_title(key), fontsize=10)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     plots.save(fig, os.path.join(cfg.out, "metrics.png"))
@@ -522,9 +552,9 @@ def _plot_differences(cfg, results, margins):
         plots.save(fig, os.path.join(cfg.out, "differences.png"))
         plt.close(fig)
         return
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys) + 1.5, 0.45 * len(others) + 1.6), squeeze=False)
+    fig, axes = _metric_grid(plt, len(keys), 0.45 * len(others) + 1.6)
     labels = [_wrap(r["variant"], 30) for r in others][::-1]
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes, keys):
         diffs = [r["vs_default"].get(key) for r in others][::-1]
         for y, d in enumerate(diffs):
             if d is None:
@@ -536,9 +566,8 @@ def _plot_differences(cfg, results, margins):
             ax.axvspan(-margins[key], margins[key], color="0.85", zorder=0)
         ax.axvline(0.0, color="tab:orange", lw=1)
         ax.set_yticks(range(len(diffs)))
-        ax.set_yticklabels(labels if ax is axes[0][0] else [""] * len(diffs), fontsize=8)
-        better = "higher" if LAB_METRICS[key] else "lower"
-        ax.set_title(f"{key}: variant - ★ ({better} is better)", fontsize=9)
+        ax.set_yticklabels(labels if ax in axes[::_GRID_COLUMNS] else [""] * len(diffs), fontsize=8)
+        ax.set_title(f"{_metric_title(key)}: variant - ★", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle("Paired differences to the default, 95 % CI (filled: significant after Holm)", fontsize=10)
     fig.tight_layout()
