@@ -146,19 +146,34 @@ def _load(folder, name, size):
     return img
 
 
-def _term_value_and_grad(term, pred, target, low):
-    """(L(pred, target, low), |dL/dpred| `[H, W]` summed over channels) with TensorFlow, float64 out."""
+_VALUE_AND_GRAD = {}  # term name -> its traced value-and-gradient function
+
+
+def _term_value_and_grad(name, pred, target, low):
+    """(L(pred, target, low), |dL/dpred| `[H, W]` summed over channels) with TensorFlow, float64 out.
+
+    One tf.function per term: traced once per image size, since the 16 terms x 40 distortions of an
+    image would otherwise each pay eager TensorFlow's op-by-op dispatch.
+    """
     import tensorflow as tf
 
+    if name not in _VALUE_AND_GRAD:
+        term = losses.TERMS[name]
+
+        @tf.function(reduce_retracing=True)
+        def value_and_grad(p, t, lo):
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                value = term(p, t, lo)
+            grad = tape.gradient(value, p)
+            return value, tf.zeros_like(p) if grad is None else grad
+
+        _VALUE_AND_GRAD[name] = value_and_grad
     p = tf.constant(pred[None], tf.float32)
     t = tf.constant(target[None], tf.float32)
     lo = None if low is None else tf.constant(low[None], tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(p)
-        value = term(p, t, lo)
-    grad = tape.gradient(value, p)
-    g = np.zeros(pred.shape[:2]) if grad is None else np.abs(grad[0].numpy()).sum(axis=-1)
-    return float(value), g.astype(np.float64)
+    value, grad = _VALUE_AND_GRAD[name](p, t, lo)
+    return float(value), np.abs(grad[0].numpy()).sum(axis=-1).astype(np.float64)
 
 
 def choose_terms(cfg, have_low, size):
@@ -252,7 +267,7 @@ def run(cfg, log=print):
                                   unscored=lambda column, err: None)
                 image_metrics.append(dict(image=name, distortion=d.name, level=level, index=j, **m))
                 for t in terms:
-                    value, grad = _term_value_and_grad(losses.TERMS[t], pred, clean, low)
+                    value, grad = _term_value_and_grad(t, pred, clean, low)
                     rows.append({"image": name, "distortion": d.name, "level": level, "index": j, "term": t,
                                  "value": value, "grad_norm": float(np.sqrt((grad**2).sum()))})
                     if k == 1 and d.name in heat_dists and j == len(levels) - 1:
