@@ -196,9 +196,15 @@ def score_variant(cfg, stage, data, variant, model, log, folder=None):
             image_ops.save_image(os.path.join(refs, f"target_{k}.png"), item.target)
         rows.append(row)
     keys = [key for key in rows[0] if key != "image"]
-    mean = {key: float(np.nanmean([r[key] for r in rows])) for key in keys}
+    # An image a metric cannot score (NIQE under 96x192) is NaN there and left out of the mean.
+    mean = {key: _finite_mean([r[key] for r in rows]) for key in keys}
     log(f"  scores of {variant.label}: " + ", ".join(f"{k} {v:.4f}" for k, v in mean.items()))
     return mean, rows
+
+
+def _finite_mean(values):
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def run_variant(cfg, stage, data, variant, init_weights, strategy, log, k=0):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, ENV
-from kind_tf2 import checkpoints, lab, losses, models
+from kind_tf2 import checkpoints, errors, lab, losses, models
 from kind_tf2.cli.commands import train_stage
 from kind_tf2.cli.runner import exit_status
 from kind_tf2.training import engine, stages
@@ -182,6 +182,11 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
     assert rows[0]["default"] == "True" and all(float(r["psnr"]) > 0 and r["e2e_psnr"] for r in rows)
     md = open(out / "results.md").read()
     assert "★ `default`" in md and "e2e_psnr" in md
+    # End to end, every output is scored by the registered metrics; NIQE cannot score 48x64 scenes (it needs
+    # 96x192): one warning an image, and no mean.
+    assert {"e2e_ssim", "e2e_loe", "e2e_ciede2000", "e2e_brisque"} <= {k for k, v in rows[0].items() if v}
+    assert all(r["e2e_niqe"] == "nan" for r in rows)
+    assert any(line.strip().startswith("warning:") and "niqe not scored" in line for line in lines)
     # Every variant started from the same weights and saw the same patches: only the objective differs.
     doc = json.load(open(out / "results.json"))
     assert {v["steps"] for v in doc["variants"]} == {3}
@@ -268,6 +273,24 @@ def test_lab_seeds_a_renamed_copy_is_no_different_and_tv_alone_is_worse(lol4, de
     again, lines = _lab_with_seeds(lol4, decom4, tmp_path / "lab")
     assert sum("finished earlier, skipped" in line for line in lines) == 6
     assert again["variants"][2]["vs_default"]["psnr"] == doc["variants"][2]["vs_default"]["psnr"]
+
+
+def test_lab_settings_layer_the_preset_under_its_flags(lol, decom, tmp_path):
+    # The cpu preset's restoration settings (presets.py: 4 x 192², 1e-4 cosine, bf16), under the lab's own flags.
+    stage = stages.Restoration()
+    cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path), preset="cpu",
+                        epochs=3, mixed_precision="none", decom_cache=str(tmp_path / "cache"))
+    variant = lab.parse_variants(cfg, stage)[0]
+    tc = lab._train_config(cfg, stage, variant, None)
+    assert (tc.epochs, tc.batch_size, tc.patch_size, tc.learning_rate) == (3, 4, 192, 1e-4)
+    assert (tc.lr_schedule, tc.mixed_precision, tc.eval_every) == ("cosine", None, 3)
+    assert tc.decom_cache == str(tmp_path / "cache")
+    cfg.preset, cfg.epochs, cfg.mixed_precision = "original", None, None
+    tc = lab._train_config(cfg, stage, variant, None)
+    assert (tc.epochs, tc.patch_size, tc.lr_schedule, tc.mixed_precision) == (1000, 384, None, None)  # the original's
+    cfg.preset = "fast"
+    with pytest.raises(errors.ConfigError, match="--preset=fast"):
+        lab._train_config(cfg, stage, variant, None)
 
 
 def test_lab_refuses_zero_seeds_and_bad_margins(lol, decom, tmp_path, capsys):
