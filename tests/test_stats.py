@@ -57,3 +57,39 @@ def test_verdicts():
     assert stats.verdict(big, 0.004, margin=0.05, higher_is_better=True) == "better"
     assert stats.verdict(big, 0.004, margin=0.05, higher_is_better=False) == "worse"  # e.g. NIQE up
     assert stats.verdict(big, 0.2, margin=0.05, higher_is_better=True) == "not distinguishable"
+
+
+def test_paired_interval_and_p_agree_with_scipy():
+    from scipy.stats import bootstrap, ttest_rel, wilcoxon
+
+    rng = np.random.default_rng(5)
+    ref = rng.normal(20, 3, 40)
+    var = ref + rng.normal(0.5, 1.0, 40)  # a moderate gain: t about 3
+    ours = stats.paired_difference(var, ref, n_boot=20000, seed=1)
+    d = var - ref
+    peer = bootstrap((d,), np.mean, confidence_level=0.95, n_resamples=20000, method="percentile",
+                     random_state=np.random.default_rng(2)).confidence_interval
+    width = peer.high - peer.low
+    assert abs(ours.low - peer.low) < 0.05 * width and abs(ours.high - peer.high) < 0.05 * width
+    # The bootstrap's p (shift method) and the classical paired tests tell the same story, to a factor.
+    t_p, w_p = ttest_rel(var, ref).pvalue, wilcoxon(var, ref).pvalue
+    assert ours.p_value < 0.05 and t_p < 0.05 and w_p < 0.05
+    assert 1 / 4 < ours.p_value / t_p < 4, (ours.p_value, t_p)
+    noise = ref + rng.normal(0.0, 1.0, 40)
+    assert stats.paired_difference(noise, ref, n_boot=5000).p_value > 0.05 and ttest_rel(noise, ref).pvalue > 0.05
+
+
+def test_two_level_bootstrap_against_a_loop():
+    # An independent two-level resampler written as plain loops: seeds drawn with replacement, then images.
+    rng = np.random.default_rng(7)
+    cells = rng.normal(0, 1, (3, 12)) + rng.normal(0, 1.5, (3, 1))  # 3 seeds that differ, 12 images
+    draw = np.random.default_rng(11)
+    reps = []
+    for _ in range(20000):
+        seeds = [int(draw.integers(0, 3)) for _ in range(3)]
+        images = [int(draw.integers(0, 12)) for _ in range(12)]
+        reps.append(np.mean([cells[s, i] for s in seeds for i in images]))
+    low, high = np.quantile(reps, [0.025, 0.975])
+    ours = stats.confidence_interval(cells, n_boot=20000, seed=3)
+    width = high - low
+    assert abs(ours.low - low) < 0.05 * width and abs(ours.high - high) < 0.05 * width
