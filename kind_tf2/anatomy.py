@@ -124,6 +124,7 @@ class AnatomyConfig:
     size: int = None  # resize so that the short side is `size` px (None: as they are)
     heatmap_distortions: str = "noise,brightness"
     seed: int = 0
+    vgg_weights: str = None  # Keras VGG19 weights: measures `perceptual` too
 
 
 def _levels(d, strengths):
@@ -149,7 +150,7 @@ def _load(folder, name, size):
 _VALUE_AND_GRAD = {}  # term name -> its traced value-and-gradient function
 
 
-def _term_value_and_grad(name, pred, target, low):
+def _term_value_and_grad(name, pred, target, low, params=None):
     """(L(pred, target, low), |dL/dpred| `[H, W]` summed over channels) with TensorFlow, float64 out.
 
     One tf.function per term: traced once per image size, since the 16 terms x 40 distortions of an
@@ -164,7 +165,7 @@ def _term_value_and_grad(name, pred, target, low):
         def value_and_grad(p, t, lo):
             with tf.GradientTape() as tape:
                 tape.watch(p)
-                value = term(p, t, lo)
+                value = term(p, t, lo, **(params or {}))
             grad = tape.gradient(value, p)
             return value, tf.zeros_like(p) if grad is None else grad
 
@@ -183,7 +184,7 @@ def choose_terms(cfg, have_low, size):
     for n in names:
         term = losses.TERMS.get_or_raise(n)
         why = ("needs the low-light input (--low_images)" if term.needs_low and not have_low else
-               "needs --vgg_weights" if n == "perceptual" else
+               "needs --vgg_weights" if n == "perceptual" and not cfg.vgg_weights else
                f"needs at least {term.min_size({})} px" if term.min_size({}) > size else None)
         if why and cfg.terms:
             raise errors.ConfigError(f"--terms: {n} {why}")
@@ -252,6 +253,9 @@ def run(cfg, log=print):
         log(f"[anatomy] {n}: left out ({why})")
     os.makedirs(cfg.out, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
+    params = {"perceptual": {"weights": cfg.vgg_weights}} if "perceptual" in terms else {}
+    for name, p in params.items():
+        losses.TERMS[name].check(p)  # a missing or wrong weights file: one error naming --vgg_weights
     rows, image_metrics, heat = [], [], {}
     heat_dists = [h.strip() for h in cfg.heatmap_distortions.split(",") if h.strip()]
     for k, name in enumerate(names, 1):
@@ -267,7 +271,7 @@ def run(cfg, log=print):
                                   unscored=lambda column, err: None)
                 image_metrics.append(dict(image=name, distortion=d.name, level=level, index=j, **m))
                 for t in terms:
-                    value, grad = _term_value_and_grad(t, pred, clean, low)
+                    value, grad = _term_value_and_grad(t, pred, clean, low, params.get(t))
                     rows.append({"image": name, "distortion": d.name, "level": level, "index": j, "term": t,
                                  "value": value, "grad_norm": float(np.sqrt((grad**2).sum()))})
                     if k == 1 and d.name in heat_dists and j == len(levels) - 1:

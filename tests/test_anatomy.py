@@ -69,3 +69,28 @@ def test_spearman_equals_scipy():
     b[:10] = a[:10] * 3  # some agreement
     a[5:9] = 1.0  # ties
     assert anatomy.spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+
+
+def test_perceptual_is_measured_with_vgg_weights_and_named_without(real_lol, tmp_path):
+    import os
+
+    import keras
+
+    from kind_tf2 import errors
+
+    high, low = os.path.join(real_lol, "eval15", "high"), os.path.join(real_lol, "eval15", "low")
+    cfg = anatomy.AnatomyConfig(images=high, out=str(tmp_path / "a"), low_images=low, strengths=1, max_images=1,
+                                size=48, terms="l1,perceptual", distortions="noise",
+                                vgg_weights=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(errors.KindError, match="missing.weights.h5"):
+        anatomy.run(cfg, log=lambda line: None)
+    # Random weights: enough to show the term is measured (the values are not ImageNet features).
+    vgg = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
+    cfg.vgg_weights = str(tmp_path / "vgg19_random.weights.h5")
+    vgg.save_weights(cfg.vgg_weights)
+    result = anatomy.run(cfg, log=lambda line: None)
+    r = _response(result, "perceptual", "noise")
+    assert r[0] == 0.0 and r[1] > 0.0, r
+    cfg.vgg_weights, cfg.terms = None, None  # every term: perceptual is left out, and says why
+    chosen, skipped = anatomy.choose_terms(cfg, True, 48)
+    assert "perceptual" not in chosen and ("perceptual", "needs --vgg_weights") in skipped

@@ -211,6 +211,7 @@ def define_anatomy():
     absl_flags.DEFINE_integer("max_images", None, "Use the first N images only.")
     absl_flags.DEFINE_integer("size", None, "Resize each image so that its short side is N px.")
     flags.seed("Seed of the noise distortion.")
+    flags.vgg_weights("Keras VGG19 weights file: the `perceptual` term is measured too.")
     absl_flags.mark_flag_as_required("images")
 
 
@@ -219,7 +220,7 @@ def run_anatomy(argv):
 
     cfg = anatomy.AnatomyConfig(images=F.images, out=F.out, low_images=F.low_images, terms=F.terms,
                                 distortions=F.distortions, strengths=F.strengths, max_images=F.max_images,
-                                size=F.size, seed=F.seed)
+                                size=F.size, seed=F.seed, vgg_weights=F.vgg_weights)
     return exit_status(anatomy.run, cfg)
 
 
