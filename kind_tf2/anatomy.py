@@ -251,38 +251,71 @@ def run(cfg, log=print):
     terms, skipped = choose_terms(cfg, have_low, min(first.shape[:2]))
     for n, why in skipped:
         log(f"[anatomy] {n}: left out ({why})")
-    os.makedirs(cfg.out, exist_ok=True)
-    rng = np.random.default_rng(cfg.seed)
+    os.makedirs(os.path.join(cfg.out, "per_image"), exist_ok=True)
     params = {"perceptual": {"weights": cfg.vgg_weights}} if "perceptual" in terms else {}
     for name, p in params.items():
         losses.TERMS[name].check(p)  # a missing or wrong weights file: one error naming --vgg_weights
-    rows, image_metrics, heat = [], [], {}
     heat_dists = [h.strip() for h in cfg.heatmap_distortions.split(",") if h.strip()]
+    # What an image's measurements depend on: a re-run with the same settings reads them back.
+    setting = {"terms": terms, "distortions": {d.name: list(_levels(d, cfg.strengths)) for d in dists},
+               "size": cfg.size, "seed": cfg.seed, "low": have_low, "heat": heat_dists}
+    rows, image_metrics, heat = [], [], {}
     for k, name in enumerate(names, 1):
-        clean = _load(cfg.images, name, cfg.size)
-        low = _load(cfg.low_images, name, cfg.size) if have_low else None
-        ref8 = np.rint(clean * 255).astype(np.uint8)
-        for d in dists:
-            levels = _levels(d, cfg.strengths)
-            for j, level in enumerate(levels):
-                pred = d.apply(clean, level, low, rng)
-                out8 = np.rint(np.clip(pred, 0, 1) * 255).astype(np.uint8)
-                m = metrics.score(("psnr", "ssim_rgb", "ciede2000", "niqe"), out8, ref=ref8,
-                                  unscored=lambda column, err: None)
-                image_metrics.append(dict(image=name, distortion=d.name, level=level, index=j, **m))
-                for t in terms:
-                    value, grad = _term_value_and_grad(t, pred, clean, low, params.get(t))
-                    rows.append({"image": name, "distortion": d.name, "level": level, "index": j, "term": t,
-                                 "value": value, "grad_norm": float(np.sqrt((grad**2).sum()))})
-                    if k == 1 and d.name in heat_dists and j == len(levels) - 1:
-                        heat[t, d.name] = grad
-        log(f"[anatomy] {k}/{len(names)} {name}: {len(dists)} distortions x {len(terms)} terms")
+        got = _measure_image(cfg, name, k == 1, dists, terms, params, heat_dists, setting)
+        rows += got["rows"]
+        image_metrics += got["metrics"]
+        heat.update(got.get("heat", {}))
+        log(f"[anatomy] {k}/{len(names)} {name}: {len(dists)} distortions x {len(terms)} terms"
+            + (" (measured earlier)" if got["cached"] else ""))
     _normalise(rows)
     correlations = _correlations(rows, image_metrics, terms)
     summary = _summary(rows, dists, terms, correlations)
     files = _write(cfg, rows, image_metrics, correlations, summary, heat, dists, terms)
     log(f"[anatomy] {', '.join(os.path.basename(f) for f in files)} in {cfg.out}")
     return AnatomyResult(rows, image_metrics, correlations, summary, files)
+
+
+def _measure_image(cfg, name, first, dists, terms, params, heat_dists, setting):
+    """One image's rows and metrics (and, for the first image, the gradient maps of the heat-map distortions),
+    kept in `out/per_image/<name>.json` (+ `.heat.npz`) and read back when `setting` is unchanged."""
+    import json
+
+    path = os.path.join(cfg.out, "per_image", name + ".json")
+    heat_path = path[: -len(".json")] + ".heat.npz"
+    if os.path.isfile(path) and (not first or os.path.isfile(heat_path)):
+        with open(path) as f:
+            got = json.load(f)
+        if got["setting"] == setting:
+            if first:
+                with np.load(heat_path) as z:
+                    got["heat"] = {tuple(key.split("|")): z[key] for key in z.files}
+            return dict(got, cached=True)
+    clean = _load(cfg.images, name, cfg.size)
+    low = _load(cfg.low_images, name, cfg.size) if cfg.low_images else None
+    ref8 = np.rint(clean * 255).astype(np.uint8)
+    # A noise stream per image (from the seed and the name): the same draws whichever images were measured before.
+    rng = np.random.default_rng([cfg.seed, *name.encode()])
+    rows, image_metrics, heat = [], [], {}
+    for d in dists:
+        levels = setting["distortions"][d.name]
+        for j, level in enumerate(levels):
+            pred = d.apply(clean, level, low, rng)
+            out8 = np.rint(np.clip(pred, 0, 1) * 255).astype(np.uint8)
+            m = metrics.score(("psnr", "ssim_rgb", "ciede2000", "niqe"), out8, ref=ref8,
+                              unscored=lambda column, err: None)
+            image_metrics.append(dict(image=name, distortion=d.name, level=level, index=j, **m))
+            for t in terms:
+                value, grad = _term_value_and_grad(t, pred, clean, low, params.get(t))
+                rows.append({"image": name, "distortion": d.name, "level": level, "index": j, "term": t,
+                             "value": value, "grad_norm": float(np.sqrt((grad**2).sum()))})
+                if first and d.name in heat_dists and j == len(levels) - 1:
+                    heat[t, d.name] = grad.astype(np.float32)
+    if first:
+        tmp = heat_path + ".tmp.npz"
+        np.savez_compressed(tmp, **{f"{t}|{d}": g for (t, d), g in heat.items()})
+        os.replace(tmp, heat_path)
+    image_ops.atomic_write_text(path, json.dumps({"setting": setting, "rows": rows, "metrics": image_metrics}))
+    return {"rows": rows, "metrics": image_metrics, "heat": heat, "cached": False}
 
 
 def _normalise(rows):
@@ -293,6 +326,18 @@ def _normalise(rows):
             top[r["term"]] = max(top.get(r["term"], 0.0), abs(r[key]))
         for r in rows:
             r[f"{key}_norm"] = r[key] / top[r["term"]] if top[r["term"]] > 0 else 0.0
+
+
+def changes(rows, dists, terms):
+    """The responses plotted and summarised: `{(term, distortion): [mean change from the clean image per level]}`
+    and `{term: its largest |change| under any distortion}` (1.0 for a term that never moves)."""
+    change = {}
+    for t in terms:
+        for d in dists:
+            resp = mean_response(rows, t, d.name)
+            change[t, d.name] = [v - resp[0][1] for _, v in resp]
+    top = {t: max(abs(c) for d in dists for c in change[t, d.name]) or 1.0 for t in terms}
+    return change, top
 
 
 def mean_response(rows, term, distortion):
@@ -315,27 +360,25 @@ def _correlations(rows, image_metrics, terms):
     return out
 
 
-# A term whose response moves by less than this fraction of its largest value over everything is blind.
+# A term whose response moves by less than this fraction of its largest move under any distortion is flat.
 BLIND = 0.01
 
 
 def _summary(rows, dists, terms, correlations):
-    """summary.md: per distortion the most and least sensitive terms and the blind ones; which metric each term
+    """summary.md: per distortion the most and least sensitive terms and the flat ones; which metric each term
     follows."""
-    top = {t: max(abs(r["value"]) for r in rows if r["term"] == t) or 1.0 for t in terms}
+    change, top = changes(rows, dists, terms)
     lines = ["# Loss anatomy: summary", "",
-             "Sensitivity: how far a term's mean value moves from the clean image to the strongest level, as a "
-             f"fraction of its largest value anywhere; blind: under {BLIND:.0%}.", ""]
+             "Response: how far a term's mean value moves from the clean image to the strongest level, as a "
+             "fraction of its largest move under any distortion (the scale of responses.png). Flat: under "
+             f"{BLIND:.0%}; the term is blind to the distortion, or nearly so next to what it sees of the others.", ""]
     for d in dists:
-        moves = {}
-        for t in terms:
-            resp = mean_response(rows, t, d.name)
-            moves[t] = (resp[-1][1] - resp[0][1]) / top[t]
+        moves = {t: change[t, d.name][-1] / top[t] for t in terms}
         ranked = sorted(terms, key=lambda t: -abs(moves[t]))
-        blind = [t for t in ranked if abs(moves[t]) < BLIND]
+        flat = [t for t in ranked if abs(moves[t]) < BLIND]
         lines.append(f"- **{d.name}**: most sensitive {', '.join(f'{t} ({moves[t]:+.2f})' for t in ranked[:3])}; "
                      f"least {', '.join(f'{t} ({moves[t]:+.2f})' for t in ranked[-3:])}"
-                     + (f"; blind: {', '.join(blind)}" if blind else "") + ".")
+                     + (f"; flat: {', '.join(flat)}" if flat else "") + ".")
     lines += ["", "Which metric each term behaves like (Spearman's rho over every distorted image; a loss that "
               "agrees with a metric is negative against PSNR / SSIM and positive against NIQE / CIEDE2000):", ""]
     for t in terms:
@@ -396,18 +439,16 @@ def _plot_responses(cfg, rows, dists, terms):
     cols = min(4, len(dists))
     nrows = math.ceil(len(dists) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows + 0.8), squeeze=False)
-    curves = {(t, d.name): mean_response(rows, t, d.name) for t in terms for d in dists}
     # Changes, not values: terms such as tv or exposure are not 0 at the clean image, and log_mse is
     # negative; each term is scaled by its largest |change| anywhere, so a flat line is a blind term.
-    change = {key: [v - resp[0][1] for _, v in resp] for key, resp in curves.items()}
-    top = {t: max(abs(c) for d in dists for c in change[t, d.name]) or 1.0 for t in terms}
+    change, top = changes(rows, dists, terms)
     styles = _term_styles(terms)
     for ax, d in zip(axes.flat, dists):
         for t in terms:
             colour, line = styles[t]
             ax.plot(range(len(change[t, d.name])), [c / top[t] for c in change[t, d.name]], marker="o", ms=3, lw=1.2,
                     color=colour, ls=line, label=t)
-        levels = [level for level, _ in curves[terms[0], d.name]]
+        levels = [level for level, _ in mean_response(rows, terms[0], d.name)]
         ax.set_xticks(range(len(levels)))
         ax.set_xticklabels([f"{level:g}" for level in levels], fontsize=7)
         ax.set_xlabel(f"{d.name} ({d.unit})", fontsize=8)

@@ -61,6 +61,22 @@ def test_files_and_summary(measured):
     assert result.correlations["l2"]["psnr"] < -0.9
 
 
+def test_a_rerun_reads_every_image_back_and_new_settings_measure_again(measured):
+    import dataclasses
+
+    result, cfg = measured
+    lines = []
+    again = anatomy.run(cfg, log=lines.append)
+    assert sum("(measured earlier)" in line for line in lines) == 3
+    import json
+
+    assert again.rows == result.rows  # NIQE is NaN at 64 px: compare the correlations as text
+    assert json.dumps(again.correlations, sort_keys=True) == json.dumps(result.correlations, sort_keys=True)
+    lines = []
+    anatomy.run(dataclasses.replace(cfg, distortions="brightness", terms="l1", max_images=1), log=lines.append)
+    assert not any("(measured earlier)" in line for line in lines)
+
+
 def test_spearman_equals_scipy():
     from scipy.stats import spearmanr
 
