@@ -435,7 +435,7 @@ def write_reports(cfg, stage, variants, results, log):
              + f". Sorted by PSNR; ★ marks the original objective. {results[0]['steps']} steps, batch "
              f"{results[0]['batch_size']}, patch {results[0]['patch_size']}, seed(s) "
              f"{', '.join(map(str, results[0].get('seeds', [results[0]['seed']])))}; the columns are means over "
-             "seeds and images.", "",
+             "seeds and images (train_seconds: the seeds' sum).", "",
              "| " + " | ".join(c for c in cols if c != "default") + " |",
              "|" + "---|" * (len(cols) - 1)]
     for k in order:
