@@ -17,3 +17,14 @@ HERE=$(dirname "$0")
 mkdir -p "$HERE/lab" "$HERE/anatomy"
 cp "$RUNS"/loss_study/{results.md,results.csv,results.json,metrics.png,differences.png,curves.png,samples.png} "$HERE/lab/"
 cp "$RUNS"/anatomy_eval15/{summary.md,correlations.md,anatomy.csv,metrics.csv,responses.png,heatmaps.png} "$HERE/anatomy/"
+# Committed at 1600 and 1400 px wide, to keep the repository small (the run's own files are full size).
+python - "$HERE" <<'PY'
+import sys
+from PIL import Image
+for name, width in (("lab/samples.png", 1600), ("anatomy/heatmaps.png", 1400)):
+    path = f"{sys.argv[1]}/{name}"
+    im = Image.open(path).convert("RGB")
+    if im.width > width:
+        im = im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS)
+    im.save(path, optimize=True)
+PY
