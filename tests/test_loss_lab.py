@@ -16,13 +16,17 @@ from kind_tf2.cli.runner import exit_status
 from kind_tf2.training import engine, stages
 
 
-@pytest.fixture(scope="module")
-def decom(lol, tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("decom"))
-    cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
+def _quick_decom(data_dir, folder):
+    """A DecomNet trained for one epoch: enough for the stages after it to have inputs."""
+    cfg = engine.TrainConfig(data_dir=data_dir, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
                              eval_every=100, export_tf1=False)
     assert train_stage(stages.Decomposition(), cfg, log=lambda line: None) == 0
     return folder
+
+
+@pytest.fixture(scope="module")
+def decom(lol, tmp_path_factory):
+    return _quick_decom(lol, str(tmp_path_factory.mktemp("decom")))
 
 
 def _script(script, *args):
@@ -225,11 +229,7 @@ def lol4(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def decom4(lol4, tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("decom4"))
-    cfg = engine.TrainConfig(data_dir=lol4, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
-                             eval_every=100, export_tf1=False)
-    assert train_stage(stages.Decomposition(), cfg, log=lambda line: None) == 0
-    return folder
+    return _quick_decom(lol4, str(tmp_path_factory.mktemp("decom4")))
 
 
 SEEDS_VARIANTS = "default;l2:1,grad:1,ssim:1,tv:0;tv:1"
