@@ -98,7 +98,7 @@ def test_restoration_and_illumination_train_with_a_spec(lol, decom, tmp_path):
                        "--epochs=1", "--batch_size=2", "--patch_size=32", "--log_every=1", f"--loss={spec}",
                        "--export_tf1=false")
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert f"objective" in proc.stdout and canonical in proc.stdout and component in proc.stdout
+        assert "objective" in proc.stdout and canonical in proc.stdout and component in proc.stdout
         assert json.load(open(folder / "config.json"))["loss"] == canonical
         tags = engine.read_scalars(str(folder / "logs"))
         assert f"loss/{component}" in tags and len(tags[f"loss/{component}"][0]) >= 1
