@@ -10,19 +10,23 @@ import numpy as np
 import pytest
 
 from conftest import REPO, ENV
-from kind_tf2 import checkpoints, lab, losses, models
+from kind_tf2 import checkpoints, errors, lab, losses, models
 from kind_tf2.cli.commands import train_stage
 from kind_tf2.cli.runner import exit_status
 from kind_tf2.training import engine, stages
 
 
-@pytest.fixture(scope="module")
-def decom(lol, tmp_path_factory):
-    folder = str(tmp_path_factory.mktemp("decom"))
-    cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
+def _quick_decom(data_dir, folder):
+    """A DecomNet trained for one epoch: enough for the stages after it to have inputs."""
+    cfg = engine.TrainConfig(data_dir=data_dir, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
                              eval_every=100, export_tf1=False)
     assert train_stage(stages.Decomposition(), cfg, log=lambda line: None) == 0
     return folder
+
+
+@pytest.fixture(scope="module")
+def decom(lol, tmp_path_factory):
+    return _quick_decom(lol, str(tmp_path_factory.mktemp("decom")))
 
 
 def _script(script, *args):
@@ -94,7 +98,7 @@ def test_restoration_and_illumination_train_with_a_spec(lol, decom, tmp_path):
                        "--epochs=1", "--batch_size=2", "--patch_size=32", "--log_every=1", f"--loss={spec}",
                        "--export_tf1=false")
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert f"objective" in proc.stdout and canonical in proc.stdout and component in proc.stdout
+        assert "objective" in proc.stdout and canonical in proc.stdout and component in proc.stdout
         assert json.load(open(folder / "config.json"))["loss"] == canonical
         tags = engine.read_scalars(str(folder / "logs"))
         assert f"loss/{component}" in tags and len(tags[f"loss/{component}"][0]) >= 1
@@ -182,6 +186,11 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
     assert rows[0]["default"] == "True" and all(float(r["psnr"]) > 0 and r["e2e_psnr"] for r in rows)
     md = open(out / "results.md").read()
     assert "★ `default`" in md and "e2e_psnr" in md
+    # End to end, every output is scored by the registered metrics; NIQE cannot score 48x64 scenes (it needs
+    # 96x192): one warning an image, and no mean.
+    assert {"e2e_ssim", "e2e_loe", "e2e_ciede2000", "e2e_brisque"} <= {k for k, v in rows[0].items() if v}
+    assert all(r["e2e_niqe"] == "nan" for r in rows)
+    assert any(line.strip().startswith("warning:") and "niqe not scored" in line for line in lines)
     # Every variant started from the same weights and saw the same patches: only the objective differs.
     doc = json.load(open(out / "results.json"))
     assert {v["steps"] for v in doc["variants"]} == {3}
@@ -205,3 +214,90 @@ def test_lab_refuses_a_bad_variant_naming_it(lol, decom, tmp_path, capsys):
     assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
     assert "--variants: 'color:1': color needs 3-channel images" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+# ---- seeds and uncertainty ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lol4(tmp_path_factory):
+    """8 training and 4 eval pairs (the shared `lol` has 2 eval pairs: 2 images x 2 seeds is too few cells to test on)."""
+    from kind_tf2.data import synthesize
+
+    return synthesize.synthesize(str(tmp_path_factory.mktemp("lol4")), train=8, eval_count=4, height=48, width=64)
+
+
+@pytest.fixture(scope="module")
+def decom4(lol4, tmp_path_factory):
+    return _quick_decom(lol4, str(tmp_path_factory.mktemp("decom4")))
+
+
+SEEDS_VARIANTS = "default;l2:1,grad:1,ssim:1,tv:0;tv:1"
+
+
+def _lab_with_seeds(lol, decom, out):
+    # 20 steps of 4 x 48² at 5e-4 (the quickstart's restoration settings): measured, the default reaches
+    # 32.8 dB on R_high^1.2 and tv:1 alone 27.2 (-5.6 dB, CI [-6.7, -4.7]; SSIM -0.003, CI [-0.004, -0.002]).
+    # At 40 steps of 2 x 32² and 1e-3 the default had not yet left the flat start and tv:1 was not
+    # distinguishable from it.
+    cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(out),
+                        variants=SEEDS_VARIANTS, epochs=10, batch_size=4, patch_size=48, learning_rate=5e-4, seeds=2)
+    lines = []
+    assert exit_status(lab.run_lab, cfg, log=lines.append) == 0, lines[-5:]
+    return json.load(open(out / "results.json")), lines
+
+
+def test_lab_seeds_a_renamed_copy_is_no_different_and_tv_alone_is_worse(lol4, decom4, tmp_path):
+    # `l2:1,grad:1,ssim:1,tv:0` is the default `l2:1,grad:1,ssim:1` under another name (a 0 weight logs a term and
+    # adds exact zeros to the loss and its gradients): the same training, no difference may be found. (The
+    # default scaled by 2 is not the same: measured -0.04 dB, significant, through Adam's epsilon.) `tv:1`
+    # alone has no fidelity term: it must be found worse.
+    doc, lines = _lab_with_seeds(lol4, decom4, tmp_path / "lab")
+    by = {v["variant"]: v for v in doc["variants"]}
+    assert [len(v["runs"]) for v in doc["variants"]] == [2, 2, 2]
+    assert {r["seed"] for r in by["default"]["runs"]} == {0, 1}
+    assert len(by["default"]["runs"][0]["per_image"]) >= 4  # eval15 (4 here), and any held out of our485
+    same, broken = by["l2:1,grad:1,ssim:1,tv:0"]["vs_default"], by["tv:1"]["vs_default"]
+    for m in ("psnr", "ssim"):
+        assert same[m]["verdict"] == "no practical difference" and same[m]["mean"] == 0.0, same[m]
+        assert broken[m]["verdict"] == "worse" and broken[m]["high"] < 0 and broken[m]["p_holm"] <= 0.05, broken[m]
+        ci = by["default"]["ci"][m]
+        assert ci["low"] <= by["default"][m] <= ci["high"]
+    md = (tmp_path / "lab" / "results.md").read_text()
+    assert "## Uncertainty" in md and "| `tv:1` | psnr |" in md and "worse: `tv:1`" in md
+    for name in ("differences.png", "metrics.png"):
+        assert (tmp_path / "lab" / name).stat().st_size > 0
+    header = (tmp_path / "lab" / "results.csv").read_text().splitlines()[0].split(",")
+    assert "psnr_low" in header and "psnr_verdict" in header and "n_seeds" in header
+    # Re-running skips every finished (variant, seed) pair.
+    again, lines = _lab_with_seeds(lol4, decom4, tmp_path / "lab")
+    assert sum("finished earlier, skipped" in line for line in lines) == 6
+    assert again["variants"][2]["vs_default"]["psnr"] == doc["variants"][2]["vs_default"]["psnr"]
+
+
+def test_lab_settings_layer_the_preset_under_its_flags(lol, decom, tmp_path):
+    # The cpu preset's restoration settings (presets.py: 4 x 192², 1e-4 cosine, bf16), under the lab's own flags.
+    stage = stages.Restoration()
+    cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path), preset="cpu",
+                        epochs=3, mixed_precision="none", decom_cache=str(tmp_path / "cache"))
+    variant = lab.parse_variants(cfg, stage)[0]
+    tc = lab._train_config(cfg, stage, variant, None)
+    assert (tc.epochs, tc.batch_size, tc.patch_size, tc.learning_rate) == (3, 4, 192, 1e-4)
+    assert (tc.lr_schedule, tc.mixed_precision, tc.eval_every) == ("cosine", None, 3)
+    assert tc.decom_cache == str(tmp_path / "cache")
+    cfg.preset, cfg.epochs, cfg.mixed_precision = "original", None, None
+    tc = lab._train_config(cfg, stage, variant, None)
+    assert (tc.epochs, tc.patch_size, tc.lr_schedule, tc.mixed_precision) == (1000, 384, None, None)  # the original's
+    cfg.preset = "fast"
+    with pytest.raises(errors.ConfigError, match="--preset=fast"):
+        lab._train_config(cfg, stage, variant, None)
+
+
+def test_lab_refuses_zero_seeds_and_bad_margins(lol, decom, tmp_path, capsys):
+    cfg = lab.LabConfig(stage="illumination", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path / "o"),
+                        epochs=1, batch_size=2, patch_size=32, seeds=0)
+    assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
+    assert "--seeds=0: must be a whole number >= 1" in capsys.readouterr().err
+    cfg.seeds, cfg.margins = 1, "psnr:-1"
+    assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
+    assert "--margins=psnr:-1" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -33,6 +33,8 @@ for _c in (
             "define_reproduce", "run_reproduce", prog_arg=True),
     Command("lab", "train one stage under several objectives from one start and compare them", "define_lab",
             "run_lab"),
+    Command("anatomy", "what every loss term responds to: controlled distortions of clean images, no training",
+            "define_anatomy", "run_anatomy"),
     Command("golden", "record reference outputs of a KinD, or check one against them (record|check)",
             "define_golden", "run_golden", positional="record|check", prog_arg=True),
     Command("export", "write KinD as a SavedModel and/or a TFLite model", "define_export", "run_export"),

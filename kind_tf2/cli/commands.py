@@ -100,7 +100,7 @@ def run_evaluate(argv):
 # ---- reproduce -------------------------------------------------------------------------------------------
 
 def define_reproduce():
-    from kind_tf2 import presets, reproduce
+    from kind_tf2 import reproduce
     from kind_tf2.training import config
 
     flags.data_dir()
@@ -112,9 +112,7 @@ def define_reproduce():
     flags.ratio()
     flags.vgg_weights("Keras VGG19 weights for a `perceptual` term in a --*_loss.")
     flags.deterministic()
-    absl_flags.DEFINE_enum("preset", "original", list(presets.PRESETS), "Named schedule of the three stages: "
-                           + "; ".join(f"{p.name}: {p.description}" for p in presets.PRESETS.values())
-                           + ". --<stage>_<setting> flags override it.")
+    flags.preset(". --<stage>_<setting> flags override it.")
     flags.decom_checkpoint(None, "Use this DecomNet (e.g. the released one) instead of training stage 1.")
     flags.illumination_checkpoint("Use this Illumination_adjust_net instead of training stage 2.")
     flags.decom_cache("Cache of the frozen DecomNet's outputs for stages 2 and 3 (as the stage scripts): "
@@ -167,8 +165,18 @@ def define_lab():
     flags.stage_setting("batch_size", int, None, "Global batch (default: the stage's original).")
     flags.stage_setting("patch_size", int, None, "Patch side (default: the stage's original).")
     flags.stage_setting("learning_rate", float, None, "Adam learning rate (default: the stage's original).")
-    flags.seed("Seed of the initialisation and the patches, shared by all variants.")
+    flags.preset(". The lab's --epochs etc. override it; evaluation once, at the end.")
+    flags.lr_schedule(None, " default: the preset's.")
+    flags.mixed_precision(None, " default: the preset's.")
+    flags.seed("Seed of the initialisation and the patches, shared by all variants (the first of --seeds).")
+    absl_flags.DEFINE_integer("seeds", 1, "Runs per variant, seeds --seed, --seed+1, ...: with 2 or more the CIs also "
+                              "cover the variation between training runs.")
+    absl_flags.DEFINE_string("margins", lab.DEFAULT_MARGINS, "Practical margins, metric:value,...: a difference "
+                             "whose whole 95 % CI lies within +-margin is 'no practical difference'.")
+    absl_flags.DEFINE_float("level", 0.05, "Significance level after Holm's correction over the variants.")
     flags.vgg_weights("Keras VGG19 weights file for the `perceptual` term.")
+    flags.decom_cache("Cache of the frozen DecomNet's outputs on the training images (as the stage scripts): "
+                      "default: $XDG_CACHE_HOME/kind_tf2/decomposed; none: decompose every run.")
     flags.illumination_checkpoint("With --stage=restoration: end-to-end scores with it.")
     flags.restoration_checkpoint("With --stage=illumination: end-to-end scores with it.")
     flags.log_every()
@@ -180,10 +188,40 @@ def run_lab(argv):
     cfg = lab.LabConfig(
         stage=F.stage, data_dir=F.data_dir, decom_checkpoint=F.decom_checkpoint, out=F.out, variants=F.variants,
         epochs=F.epochs, batch_size=F.batch_size, patch_size=F.patch_size, learning_rate=F.learning_rate,
+        preset=F.preset, lr_schedule=F.lr_schedule, mixed_precision=F.mixed_precision,
+        decom_cache=flags.decom_cache_dir(F.decom_cache),
         seed=F.seed, vgg_weights=F.vgg_weights, illumination_checkpoint=F.illumination_checkpoint,
-        restoration_checkpoint=F.restoration_checkpoint, log_every=F.log_every,
+        restoration_checkpoint=F.restoration_checkpoint, log_every=F.log_every, seeds=F.seeds, margins=F.margins,
+        level=F.level,
     )
     return exit_status(lab.run_lab, cfg)
+
+
+def define_anatomy():
+    from kind_tf2 import anatomy
+
+    absl_flags.DEFINE_string("images", None, "Folder of clean images (e.g. LOL eval15/high).")
+    flags.out("./runs/anatomy", "Where the tables, plots and the summary go.")
+    absl_flags.DEFINE_string("low_images", None, "The paired low-light images (same names): the lowlight distortion "
+                             "and the terms that need the low input.")
+    absl_flags.DEFINE_string("terms", None, "Comma list of loss terms (default: every term whose needs are met).")
+    absl_flags.DEFINE_string("distortions", None, "Comma list of " + ", ".join(anatomy.DISTORTIONS) + " (default: "
+                             "all that can run).")
+    absl_flags.DEFINE_integer("strengths", 4, "Levels per distortion besides the clean image (the strongest kept).")
+    absl_flags.DEFINE_integer("max_images", None, "Use the first N images only.")
+    absl_flags.DEFINE_integer("size", None, "Resize each image so that its short side is N px.")
+    flags.seed("Seed of the noise distortion.")
+    flags.vgg_weights("Keras VGG19 weights file: the `perceptual` term is measured too.")
+    absl_flags.mark_flag_as_required("images")
+
+
+def run_anatomy(argv):
+    from kind_tf2 import anatomy
+
+    cfg = anatomy.AnatomyConfig(images=F.images, out=F.out, low_images=F.low_images, terms=F.terms,
+                                distortions=F.distortions, strengths=F.strengths, max_images=F.max_images,
+                                size=F.size, seed=F.seed, vgg_weights=F.vgg_weights)
+    return exit_status(anatomy.run, cfg)
 
 
 # ---- golden, export, convert, baselines ------------------------------------------------------------------

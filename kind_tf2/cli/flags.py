@@ -97,9 +97,31 @@ def stage_setting(name, kind, default, help):
     define(name, default, help)
 
 
+def lr_schedule(default, note=""):
+    from kind_tf2.training import schedules
+
+    flags.DEFINE_enum("lr_schedule", default, list(schedules.SCHEDULES),
+                      "Learning rate per epoch from --learning_rate: original (the original script's) or "
+                      "cosine (decay to ~0 at the last epoch, for short runs)." + note)
+
+
+def mixed_precision(default, note=""):
+    flags.DEFINE_enum("mixed_precision", default, ["none", "bf16", "fp16"],
+                      "Compute the network in bfloat16 or float16 with float32 variables (Keras mixed "
+                      "precision; fp16 adds loss scaling). Faster on GPUs and bf16-capable CPUs; results "
+                      "drift from the original's float32 ones. none: float32, the original." + note)
+
+
+def preset(note):
+    from kind_tf2 import presets
+
+    flags.DEFINE_enum("preset", "original", list(presets.PRESETS), "Named schedule of the three stages: "
+                      + "; ".join(f"{p.name}: {p.description}" for p in presets.PRESETS.values()) + note)
+
+
 def train_flags(stage):
     """The flags of a stage script, with this stage's defaults (the original's hyper-parameters)."""
-    from kind_tf2.training import config, schedules
+    from kind_tf2.training import config
 
     d = stage.defaults
     data_dir()
@@ -116,18 +138,13 @@ def train_flags(stage):
     stage_setting("batch_size", int, d["batch_size"], "Global batch size (split over replicas).")
     stage_setting("patch_size", int, d["patch_size"], "Square training patch side.")
     stage_setting("learning_rate", float, d["learning_rate"], "Adam learning rate (base of the schedule).")
-    flags.DEFINE_enum("lr_schedule", "original", list(schedules.SCHEDULES),
-                      "Learning rate per epoch from --learning_rate: original (the original script's) or "
-                      "cosine (decay to ~0 at the last epoch, for short runs).")
+    lr_schedule("original")
     seed()
     strategy()
     stage_setting("eval_every", int, d["eval_every"], "Write sample images every N epochs.")
     log_every()
     deterministic()
-    flags.DEFINE_enum("mixed_precision", "none", ["none", "bf16", "fp16"],
-                      "Compute the network in bfloat16 or float16 with float32 variables (Keras mixed "
-                      "precision; fp16 adds loss scaling). Faster on GPUs and bf16-capable CPUs; results "
-                      "drift from the original's float32 ones. none: float32, the original.")
+    mixed_precision("none")
     flags.DEFINE_enum("nan_policy", "stop", list(config.NAN_POLICIES),
                       "A step whose loss or gradients are not finite: stop the run, naming the step (the last "
                       "finite state stays saved), or skip_step: drop that update, count it and go on.")
