@@ -147,7 +147,7 @@ def _load(folder, name, size):
     return img
 
 
-_VALUE_AND_GRAD = {}  # term name -> its traced value-and-gradient function
+_VALUE_AND_GRAD = {}  # (term name, its parameters) -> its traced value-and-gradient function
 
 
 def _term_value_and_grad(name, pred, target, low, params=None):
@@ -158,7 +158,8 @@ def _term_value_and_grad(name, pred, target, low, params=None):
     """
     import tensorflow as tf
 
-    if name not in _VALUE_AND_GRAD:
+    key = (name, tuple(sorted((params or {}).items())))  # e.g. another --vgg_weights file: another function
+    if key not in _VALUE_AND_GRAD:
         term = losses.TERMS[name]
 
         @tf.function(reduce_retracing=True)
@@ -169,11 +170,11 @@ def _term_value_and_grad(name, pred, target, low, params=None):
             grad = tape.gradient(value, p)
             return value, tf.zeros_like(p) if grad is None else grad
 
-        _VALUE_AND_GRAD[name] = value_and_grad
+        _VALUE_AND_GRAD[key] = value_and_grad
     p = tf.constant(pred[None], tf.float32)
     t = tf.constant(target[None], tf.float32)
     lo = None if low is None else tf.constant(low[None], tf.float32)
-    value, grad = _VALUE_AND_GRAD[name](p, t, lo)
+    value, grad = _VALUE_AND_GRAD[key](p, t, lo)
     return float(value), np.abs(grad[0].numpy()).sum(axis=-1).astype(np.float64)
 
 

@@ -23,8 +23,9 @@ LAB_STAGES = ("restoration", "illumination")
 # survey's colour terms target, and the two no-reference ones (about 5 % of an enhancement's cost).
 E2E_METRICS = {"e2e_psnr": "psnr", "e2e_ssim": "ssim_rgb", "e2e_loe": "loe", "e2e_ciede2000": "ciede2000",
                "e2e_niqe": "niqe", "e2e_brisque": "brisque"}
-LAB_METRICS = {"psnr": True, "ssim": True,
-               **{col: metrics.catalog.METRICS[name].higher_is_better for col, name in E2E_METRICS.items()}}
+# Every lab metric and the registered metric it is (stage scores compare the network output with its target).
+_REGISTERED = {"psnr": "psnr", "ssim": "ssim_rgb", **E2E_METRICS}
+LAB_METRICS = {col: catalog.METRICS[name].higher_is_better for col, name in _REGISTERED.items()}
 # A difference whose whole CI lies within +-margin is "no practical difference" (--margins).
 DEFAULT_MARGINS = ("psnr:0.05,ssim:0.002,e2e_psnr:0.05,e2e_ssim:0.002,e2e_loe:5,e2e_ciede2000:0.05,"
                    "e2e_niqe:0.05,e2e_brisque:0.5")
@@ -129,8 +130,9 @@ def _train_config(cfg, stage, variant, init_weights, k=0):
              "learning_rate": cfg.learning_rate, "lr_schedule": cfg.lr_schedule,
              "mixed_precision": cfg.mixed_precision}
     epochs = next(e for e in (cfg.epochs, preset.get("epochs"), stage.defaults["epochs"]) if e is not None)
+    preset = {key: value for key, value in preset.items() if key != "eval_every"}  # the lab evaluates once, at the end
     return config.for_stage(
-        stage, {k: v for k, v in preset.items() if k != "eval_every"}, given, data_dir=cfg.data_dir, checkpoint_dir=run_folder(cfg, variant, k),
+        stage, preset, given, data_dir=cfg.data_dir, checkpoint_dir=run_folder(cfg, variant, k),
         decom_checkpoint=cfg.decom_checkpoint, seed=cfg.seed + k, eval_every=epochs, log_every=cfg.log_every,  # samples once, at the end
         export_tf1=False, loss=None if variant.label == "default" else variant.spec, vgg_weights=cfg.vgg_weights,
         init_weights=init_weights, decom_cache=cfg.decom_cache,
@@ -378,14 +380,8 @@ def _columns(results):
 
 
 def _decimals(metric):
-    """Decimals a lab metric prints with: its registered metric's (metrics.catalog), 4 for the stage's SSIM."""
-    name = _registered(metric)
-    return catalog.METRICS[name].decimals if name else 4
-
-
-def _registered(metric):
-    """The registered metric (metrics.catalog) behind a lab metric: e2e_ssim -> ssim_rgb; None for others."""
-    return E2E_METRICS[metric] if metric in E2E_METRICS else {"psnr": "psnr", "ssim": "ssim_rgb"}.get(metric)
+    """Decimals a lab metric prints with: its registered metric's (metrics.catalog)."""
+    return catalog.METRICS[_REGISTERED[metric]].decimals
 
 
 def _csv_row(r, cols):
@@ -511,7 +507,7 @@ def _metric_grid(plt, n, row_height):
 
 def _metric_title(key):
     """"end-to-end NIQE (lower better)" for e2e_niqe; "stage PSNR dB" for psnr."""
-    m = catalog.METRICS[_registered(key)]
+    m = catalog.METRICS[_REGISTERED[key]]
     where = "end-to-end" if key in E2E_METRICS else "stage"
     return f"{where} {m.header}" + ("" if m.higher_is_better else " (lower better)")
 
