@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 # The reference outputs were made with TensorFlow's oneDNN CPU kernels. TensorFlow turns them on
-# by default only on some CPUs (not on the AMD EPYC of this project's CI); with Eigen's kernels the
+# by default only on some CPUs (not on the AVX2-only AMD EPYC CI has run on); with Eigen's kernels the
 # original code itself lands 1.9e-4 from its own reference after one Adam step. Must precede TF's import.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
@@ -16,6 +16,21 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
 REF = os.environ.get("KIND_REFERENCE", os.path.join(REPO, "..", "shared", "kind_reference"))
 # The real LOL-v1 subset (all of eval15, 60 our485 pairs), as distributed.
 REAL_LOL = os.environ.get("KIND_LOL", os.path.join(REPO, "..", "shared", "lol"))
+
+
+def copy_checkout(dest):
+    """Copy the checkout's files (tracked or new, not ignored) to `dest`: a build writes build/ and *.egg-info
+    beside its sources, so packages are built from the copy."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        if os.path.isfile(os.path.join(REPO, rel)):  # not deleted in the working tree
+            os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
+            shutil.copyfile(os.path.join(REPO, rel), os.path.join(dest, rel))
+    return dest
 
 
 def pytest_configure(config):

@@ -2,14 +2,13 @@
 
 import concurrent.futures
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import ENV, REPO
+from conftest import ENV, REPO, copy_checkout
 from kind_tf2 import cli, errors
 from kind_tf2.cli.runner import exit_status
 
@@ -145,11 +144,18 @@ def test_the_runner_turns_domain_errors_into_one_line_and_lets_bugs_through(caps
 def test_installed_non_editable_next_to_another_evaluate(tmp_path):
     """`pip install .` puts only kind_tf2 (and its metadata and console script) in site-packages."""
     venv = tmp_path / "venv"
-    # The venv sees the machine's TensorFlow and friends; --no-deps --no-build-isolation: no network.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py, bindir = str(venv / "bin" / "python"), venv / "bin"
     site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
+    # The venv sees this Python's TensorFlow and friends (--no-deps --no-build-isolation: no network), after
+    # its own site-packages. Not --system-site-packages: run from a venv, that would be the base interpreter's
+    # packages, not this venv's. Plain paths: the .pth files there (an editable kind_tf2) do not run.
+    import site as this_site
+
+    seen = this_site.getsitepackages() + ([this_site.getusersitepackages()] if this_site.ENABLE_USER_SITE else [])
+    with open(os.path.join(site, "outer_site_packages.pth"), "w") as f:
+        f.writelines(path + "\n" for path in seen if os.path.isdir(path))
     stub = tmp_path / "stub"
     (stub / "evaluate").mkdir(parents=True)
     (stub / "evaluate" / "__init__.py").write_text("STUB = 'the other evaluate'\n")
@@ -158,15 +164,7 @@ def test_installed_non_editable_next_to_another_evaluate(tmp_path):
     pip = [py, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index"]
     subprocess.run(pip + [str(stub)], check=True, capture_output=True)
     before = set(os.listdir(site))
-    # From a copy of the checkout's files (tracked or new, not ignored): a build writes build/ and
-    # *.egg-info beside its sources.
-    src = tmp_path / "src"
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for rel in filter(None, listed):
-        if os.path.isfile(os.path.join(REPO, rel)):  # not deleted in the working tree
-            os.makedirs(src / os.path.dirname(rel), exist_ok=True)
-            shutil.copyfile(os.path.join(REPO, rel), src / rel)
+    src = copy_checkout(tmp_path / "src")
     subprocess.run(pip + [str(src)], check=True, capture_output=True)
     added = set(os.listdir(site)) - before
     assert {a for a in added if not a.endswith(".dist-info")} == {"kind_tf2"}, added
