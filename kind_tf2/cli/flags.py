@@ -106,10 +106,12 @@ def lr_schedule(default, note=""):
 
 
 def mixed_precision(default, note=""):
-    flags.DEFINE_enum("mixed_precision", default, ["none", "bf16", "fp16"],
+    flags.DEFINE_enum("mixed_precision", default, ["none", "auto", "bf16", "fp16"],
                       "Compute the network in bfloat16 or float16 with float32 variables (Keras mixed "
-                      "precision; fp16 adds loss scaling). Faster on GPUs and bf16-capable CPUs; results "
-                      "drift from the original's float32 ones. none: float32, the original." + note)
+                      "precision; fp16 adds loss scaling). Faster on GPUs and CPUs with native bf16 (AVX512_BF16 "
+                      "or AMX), several times slower where it is emulated (AVX2-only CPUs); results drift from "
+                      "the original's float32 ones. auto: bf16 where native, else float32 (one log line says "
+                      "which and why). none: float32, the original." + note)
 
 
 def preset(note):
@@ -135,6 +137,13 @@ def train_flags(stage):
         decom_checkpoint(f"./checkpoint/{checkpoints.TF1_SUBDIR[models.DECOM_SCOPE]}",
                          "Stage-1 output folder or an original TF1 DecomNet checkpoint (frozen).")
     stage_setting("epochs", int, d["epochs"], "Epochs of len(train) // batch_size steps (>= 1).")
+    stage_setting("steps", int, None, "Train this many steps instead of --epochs (the last epoch ends early); the "
+                  "learning-rate schedule spans exactly these steps.")
+    stage_setting("time_budget", str, None, "Seconds (or 90s, 10m, 2h) for the whole stage: the step time is "
+                  "measured on this machine, then --steps set to fit (recorded in <checkpoint_dir>/budget.json "
+                  "and reused on resume; --steps=N trains the same run elsewhere).")
+    stage_setting("checkpoint_every", float, 0.0, "Seconds between epoch-end checkpoints (0: every epoch); the "
+                  "last step and a preemption are always saved, so resuming stays exact.")
     stage_setting("batch_size", int, d["batch_size"], "Global batch size (split over replicas).")
     stage_setting("patch_size", int, d["patch_size"], "Square training patch side.")
     stage_setting("learning_rate", float, d["learning_rate"], "Adam learning rate (base of the schedule).")

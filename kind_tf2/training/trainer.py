@@ -1,9 +1,11 @@
 """The Trainer of one stage: its network, optimizer and compiled step, and nothing of the loop around it."""
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
-from kind_tf2 import errors, models
+from kind_tf2 import errors, hardware, models
 from kind_tf2.training.config import MIXED_PRECISION
 from kind_tf2.training.optimizer import TF1Adam
 
@@ -45,8 +47,15 @@ class Trainer:
     """
 
     def __init__(self, stage, config, strategy=None, log=print):
-        self.stage, self.config, self.log = stage, config, log
         config.validate()
+        # mixed_precision "auto" becomes what this machine computes fastest (bf16 where native, else
+        # float32); `config` holds the choice from here on, so config.json records it.
+        self.precision = hardware.resolve_precision(config.mixed_precision)
+        config = dataclasses.replace(config, mixed_precision=self.precision.value)
+        self.stage, self.config, self.log = stage, config, log
+        log(f"precision: {self.precision.name} ({self.precision.reason})")
+        if self.precision.warning:
+            log(f"warning: {self.precision.warning}")
         self.strategy = strategy or tf.distribute.get_strategy()
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
