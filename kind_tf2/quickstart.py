@@ -36,7 +36,8 @@ def quickstart(out, seed=0, log=print, schedule=None):
         q.setdefault("eval_every", q["epochs"])  # sample images (and their TensorBoard copies) at the end
     # NIQE needs two 96x96 blocks; the scenes are 96x128: the other metrics only.
     scored = ",".join(n for n in catalog.DEFAULT_PAIRED if n != "niqe")
-    cfg = reproduce.ReproduceConfig(data_dir=data, out=out, overrides=overrides, seed=seed, log_steps=False,
+    cfg = reproduce.ReproduceConfig(data_dir=data, out=out, preset="quickstart", overrides=overrides, seed=seed,
+                                    log_steps=False,
                                     title="KinD quickstart (synthetic data, short training)", metrics=scored)
     result = reproduce.reproduce(cfg, log=log)
     log(f"[quickstart] finished in {time.time() - start:.0f} s. Report: {os.path.join(out, 'report.html')} "

@@ -6,7 +6,7 @@ import os
 import time
 
 
-from kind_tf2 import checkpoints, errors, evaluation, image_ops, metrics, models, plots, presets
+from kind_tf2 import checkpoints, errors, evaluation, hardware, image_ops, metrics, models, plots, presets
 from kind_tf2.report import Report, versions
 
 STAGE_ORDER = ("decomposition", "illumination", "restoration")
@@ -16,12 +16,12 @@ FLAG_PREFIX = {"decomposition": "decom", "illumination": "illumination", "restor
 # Stages whose network can be given instead of trained (--decom_checkpoint, --illumination_checkpoint).
 GIVEN_FLAG = {"decomposition": "decom_checkpoint", "illumination": "illumination_checkpoint"}
 STATE_FILE = "reproduce.json"
-# Settings that change what a stage learns; log_every and eval_every do not, nor where the
-# DecomNet cache lives (the same float32 values either way).
-_IDENTITY_EXCLUDE = ("log_every", "eval_every", "checkpoint_dir", "data_dir", "decom_checkpoint", "export_tf1",
-                     "decom_cache")
+# Settings that change what a stage learns; log_every, eval_every and checkpoint_every do not, nor
+# where the DecomNet cache lives (the same float32 values either way).
+_IDENTITY_EXCLUDE = ("log_every", "eval_every", "checkpoint_every", "checkpoint_dir", "data_dir", "decom_checkpoint",
+                     "export_tf1", "decom_cache")
 # Added after runs were recorded: absent from a stored identity means their default.
-_IDENTITY_DEFAULTS = {"lr_schedule": None}
+_IDENTITY_DEFAULTS = {"lr_schedule": None, "steps": None, "time_budget": None}
 # The validation split of our485: the pairs after restoration's training range [0:466] (sorted
 # names 466..484), never trained on by Restoration_net. Schedules are chosen on it, not on eval15.
 VALIDATION_SPLIT = (466, 485)
@@ -149,6 +149,22 @@ def _decom_fingerprint(source):
     return h.hexdigest()
 
 
+def _later_stages(cfg, name):
+    """[(stage, its time budget in seconds or None)] of the stages trained after `name` in this run."""
+    later = STAGE_ORDER[STAGE_ORDER.index(name) + 1:]
+    return [(n, train_config(cfg, _stage(n)).time_budget) for n in later if n not in cfg.given]
+
+
+def run_left(stage_left, later):
+    """The progress lines' note of the whole run's time left: this stage's, plus the later stages' budgets;
+    a later stage without a budget is named, its time not known before it runs."""
+    from kind_tf2.training.loop import duration
+
+    known = stage_left + sum(b for _, b in later if b)
+    untimed = [n for n, b in later if not b]
+    return f"; run: {duration(known)} left" + (f" + {' + '.join(untimed)} (not timed yet)" if untimed else "")
+
+
 def run_stage(cfg, name, state, strategy, log):
     """Train one stage unless it finished earlier with the same settings; resumes an interrupted one."""
     from kind_tf2.training import engine
@@ -185,12 +201,17 @@ def run_stage(cfg, name, state, strategy, log):
             state.save()
             last[0] = time.time()
 
+    later = _later_stages(cfg, name)
     try:
-        result = engine.train(stage, tcfg, log=stage_log, strategy=strategy)
+        result = engine.train(stage, tcfg, log=stage_log, strategy=strategy,
+                              annotate=lambda done, total, left: run_left(left, later))
     finally:  # stopped or finished, the stage's time so far is on record
         entry["seconds"] = before + time.time() - t0
         state.save()
-    entry["status"] = "finished"
+    # How it was trained: the precision `auto` chose on this machine, the steps (a time budget's
+    # choice), and how much of the time went into the steps themselves.
+    entry.update(status="finished", precision=result.precision, steps=result.steps,
+                 step_seconds=entry.get("step_seconds", 0.0) + result.step_seconds, machine=hardware.cpu().describe())
     state.save()
     return result
 
@@ -394,16 +415,26 @@ def write_report(cfg, state, results, eval_seconds, log):
         s = e.get("settings", {})
         total += e["seconds"]
         if e["status"] == "given":
-            stage_rows.append([name, "given (not trained, see above)", "", "", "", "", "", "", "", "0"])
+            stage_rows.append([name, "given (not trained, see above)", "", "", "", "", "", "", "", "0", "", ""])
             continue
+        precision = e.get("precision") or s.get("mixed_precision") or "float32"
+        if s.get("mixed_precision") == "auto" and "precision" in e:
+            precision += " (auto)"
+        budget = f" (budget {s['time_budget']:g} s)" if s.get("time_budget") else ""
         stage_rows.append([name, e["status"], s.get("epochs", ""), s.get("batch_size", ""), s.get("patch_size", ""),
                            f"{s.get('learning_rate', 0):g}", s.get("lr_schedule") or "original",
-                           s.get("mixed_precision") or "float32", s.get("loss") or "original", f"{e['seconds']:.0f}"])
-    stage_rows.append(["evaluation (all protocols and models)", "", "", "", "", "", "", "", "", f"{eval_seconds:.0f}"])
-    rep.table(["stage", "status", "epochs", "batch", "patch", "lr", "lr schedule", "precision", "loss", "seconds"],
-              stage_rows)
+                           precision, s.get("loss") or "original", f"{e['seconds']:.0f}",
+                           f"{e['step_seconds']:.0f}" if "step_seconds" in e else "",
+                           f"{e.get('steps', s.get('steps') or '')}{budget}"])
+    stage_rows.append(["evaluation (all protocols and models)", "", "", "", "", "", "", "", "", f"{eval_seconds:.0f}",
+                       "", ""])
+    rep.table(["stage", "status", "epochs", "batch", "patch", "lr", "lr schedule", "precision", "loss",
+               "seconds", "in steps", "steps"], stage_rows)
     rep.text(f"Training time in all: {total / 60:.1f} min wall (summed over interrupted and resumed runs; "
-             f"the first run of stages 2 and 3 includes decomposing our485 with the frozen DecomNet).")
+             f"the first run of stages 2 and 3 includes decomposing our485 with the frozen DecomNet); "
+             f"`in steps`: the part of it inside training steps. Trained on: "
+             + "; ".join(sorted({state.stage(n).get("machine", "not recorded") for n in STAGE_ORDER
+                                 if n not in cfg.given})) + ".")
     os.makedirs(os.path.join(cfg.out, "plots"), exist_ok=True)
     for name in STAGE_ORDER:
         path = os.path.join(cfg.out, "plots", f"curves_{name}.png")

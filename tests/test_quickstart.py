@@ -68,4 +68,17 @@ def test_readme_quickstart_command_looks_enhanced_within_five_minutes(tmp_path):
         low = np.asarray(Image.open(tmp_path / "LOLdataset" / "eval15" / "low" / f"{name}.png").convert("RGB"))
         assert out.mean() > 2 * low.mean() and out.mean() > 0.5 * gt.mean(), (name, out.mean(), low.mean(), gt.mean())
     assert np.mean(ssims) >= 0.80, ssims
-    print(f"quickstart: {seconds:.0f} s, mean SSIM (RGB, gt_ratio) {np.mean(ssims):.4f}")
+    # At most a quarter of the training wall time outside the steps, and at most half the compute
+    # (steps x batch x patch area over the stages) of the preset before issue 28: 600, 200 and 200
+    # steps of 4 x 48².
+    wall = in_steps = compute = 0.0
+    for sub in ("decom_net_train", "illumination_adjust_net_train", "Restoration_net_train"):
+        result = json.loads((tmp_path / "checkpoint" / sub / "train_result.json").read_text())
+        cfg = json.loads((tmp_path / "checkpoint" / sub / "config.json").read_text())
+        wall, in_steps = wall + result["seconds"], in_steps + result["step_seconds"]
+        compute += result["steps"] * cfg["batch_size"] * cfg["patch_size"] ** 2
+    assert wall - in_steps <= 0.25 * wall, (wall, in_steps)
+    assert compute <= 0.5 * (600 + 200 + 200) * 4 * 48 ** 2, compute
+    assert "Preset `quickstart`" in (tmp_path / "report.md").read_text()
+    print(f"quickstart: {seconds:.0f} s, mean SSIM (RGB, gt_ratio) {np.mean(ssims):.4f}; training {wall:.0f} s, "
+          f"{in_steps:.0f} s in steps; {compute / ((600 + 200 + 200) * 4 * 48 ** 2):.2f}x the compute")

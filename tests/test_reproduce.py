@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import REPO
-from kind_tf2 import reproduce
+from kind_tf2 import hardware, reproduce
 from kind_tf2.cli.runner import exit_status
 from kind_tf2.data import synthesize
 
@@ -136,6 +136,10 @@ def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
     state = json.loads((out / "reproduce.json").read_text())
     assert [state["stages"][s]["status"] for s in ("decomposition", "illumination", "restoration")] == \
         ["given", "given", "finished"]
+    # How the stage was trained: its precision (float32 asked for), steps and machine.
+    rest = state["stages"]["restoration"]
+    assert rest["precision"] == "float32" and rest["steps"] > 0 and rest["machine"].startswith(hardware.cpu().model)
+    assert 0 < rest["step_seconds"] <= rest["seconds"]
     md = (out / "report.md").read_text()
     assert md.split("\n## ")[0].count("python -m kind_tf2.reproduce --flags-of-this-test") == 1  # at the top
     tables = _tables(md)

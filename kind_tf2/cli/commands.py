@@ -31,7 +31,7 @@ def train_config(stage):
     given = {name: getattr(F, name) for name in (
         "data_dir", "checkpoint_dir", "epochs", "batch_size", "patch_size", "learning_rate", "seed", "strategy",
         "eval_every", "log_every", "deterministic", "export_tf1", "nan_policy", "mixed_precision", "loss",
-        "lr_schedule")}
+        "lr_schedule", "steps", "time_budget", "checkpoint_every")}
     if stage.needs_decom:
         given.update(decom_checkpoint=F.decom_checkpoint, decom_cache=flags.decom_cache_dir(F.decom_cache))
     if "vgg_weights" in F:

@@ -7,11 +7,34 @@ from kind_tf2.errors import ConfigError
 STRATEGIES = ("default", "mirrored", "multi_worker")
 NAN_POLICIES = ("stop", "skip_step")  # a non-finite step: stop the run, or drop that update and go on
 MIXED_PRECISION = {None: None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # name -> Keras dtype policy
+# What `mixed_precision` may ask for: a precision, or "auto" (bf16 where native, else float32; `hardware`).
+PRECISION_CHOICES = (*MIXED_PRECISION, "auto")
 # Counts that must be >= 1: a 0 would train nothing (epochs), divide by zero (batch_size) or never fire.
 POSITIVE_COUNTS = ("epochs", "batch_size", "patch_size", "eval_every", "log_every", "max_keep")
+# Optional counts and durations: None (not set) or > 0.
+OPTIONAL_POSITIVE = ("steps", "time_budget")
 # Settings of a stage that `reproduce` (--<stage>_<setting>), its presets and the lab override by name: {setting: type}.
 STAGE_SETTINGS = {"epochs": int, "batch_size": int, "patch_size": int, "learning_rate": float,
-                  "eval_every": int, "log_every": int, "loss": str, "lr_schedule": str, "mixed_precision": str}
+                  "eval_every": int, "log_every": int, "loss": str, "lr_schedule": str, "mixed_precision": str,
+                  "steps": int, "time_budget": str, "checkpoint_every": float}
+# time_budget spelled with a unit: 90s, 10m, 1.5h (a bare number is seconds).
+_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value, name="time_budget"):
+    """Seconds of `value`: a number, or a string such as "600", "90s", "10m", "1.5h"; ConfigError if not."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return None if value is None else float(value)
+    text = str(value).strip().lower()
+    number, unit = text, "s"
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(suffix):
+            number, unit = text[:-len(suffix)], suffix
+            break
+    try:
+        return float(number) * _UNITS[unit]
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected seconds or a duration such as 90s, 10m, 2h") from None
 
 
 @dataclasses.dataclass
@@ -40,6 +63,15 @@ class TrainConfig:
     mixed_precision: str = None  # None: float32 (the original); "bf16" / "fp16": compute dtype, fp32 variables
     nan_policy: str = "stop"  # a non-finite loss or gradient: "stop" the run, or "skip_step" (drop the update)
     lr_schedule: str = None  # a name in training.schedules.SCHEDULES; None: the original's ("original")
+    # The run's length in steps instead of `epochs` (the last epoch may end early); the learning-rate
+    # schedule then spans exactly these steps, evaluated per step.
+    steps: int = None
+    # Seconds for the whole stage (data, training, saves): the step time is measured on this machine
+    # first and `steps` set to fit (recorded in <checkpoint_dir>/budget.json, reused on resume).
+    time_budget: float = None
+    # Seconds between epoch-end checkpoints (and `<net>.weights.h5`); 0: every epoch. The last step,
+    # a preemption and a diverged run are always saved, so resuming stays exact either way.
+    checkpoint_every: float = 0.0
 
     def validate(self, flag_prefix=""):
         """Raise ConfigError naming the flag of the first unusable setting; returns self.
@@ -56,6 +88,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{flag(name)}={value}: must be a whole number >= 1")
+        for name in OPTIONAL_POSITIVE:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value > 0
+                                      or name == "steps" and not isinstance(value, int)):
+                raise ConfigError(f"{flag(name)}={value}: must be {'a whole number ' if name == 'steps' else ''}> 0")
+        if not self.checkpoint_every >= 0:
+            raise ConfigError(f"{flag('checkpoint_every')}={self.checkpoint_every}: must be >= 0 seconds")
         if not self.learning_rate > 0:
             raise ConfigError(f"{flag('learning_rate')}={self.learning_rate}: must be > 0")
         if self.strategy not in STRATEGIES:
@@ -65,8 +104,8 @@ class TrainConfig:
         if (self.lr_schedule or "original") not in schedules.SCHEDULES:
             raise ConfigError(f"{flag('lr_schedule')}={self.lr_schedule}: expected one of "
                               f"{', '.join(schedules.SCHEDULES)}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"{flag('mixed_precision')}={self.mixed_precision}: expected none, bf16 or fp16")
+        if self.mixed_precision not in PRECISION_CHOICES:
+            raise ConfigError(f"{flag('mixed_precision')}={self.mixed_precision}: expected none, auto, bf16 or fp16")
         return self
 
 
@@ -95,4 +134,5 @@ def for_stage(stage, *layers, flag_prefix="", **fixed):
             settings[key] = None
     if not stage.needs_decom:
         settings.update(decom_checkpoint=None, decom_cache=None)
+    settings["time_budget"] = parse_duration(settings.get("time_budget"), f"--{flag_prefix}time_budget")
     return TrainConfig(**settings).validate(flag_prefix)

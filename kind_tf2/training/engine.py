@@ -1,11 +1,13 @@
 """The one training engine behind the three stages: `train(stage, config)` sets up tf.distribute and the data, then runs the loop."""
 
 import os
+import time
 
 import keras
 import tensorflow as tf
 
 from kind_tf2 import errors
+from kind_tf2.training import budget
 from kind_tf2.training.config import MIXED_PRECISION, STRATEGIES, TrainConfig  # noqa: F401 (the engine's API)
 from kind_tf2.training.loop import TrainResult, fit  # noqa: F401
 from kind_tf2.training.trainer import Trainer, build_in_policy, make_optimizer, write_scalar  # noqa: F401
@@ -44,13 +46,16 @@ def create_strategy(name):
         return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def train(stage, cfg, log=None, strategy=None):
+def train(stage, cfg, log=None, strategy=None, annotate=None):
     """Create the strategy (unless given), prepare the data and train; returns the loop's TrainResult.
 
-    Raises a KindError (bad config or spec, data, checkpoints, a locked folder, a diverged run, a
-    failed write) naming the flag or file at fault, and faults.Preempted after saving on SIGTERM or
-    SIGINT. log: a callable taking one line (default: print).
+    With `cfg.time_budget` (and no `cfg.steps`) the data come first, then the step time is measured
+    and `steps` chosen to fit (`budget.plan`). Raises a KindError (bad config or spec, data,
+    checkpoints, a locked folder, a diverged run, a failed write) naming the flag or file at fault,
+    and faults.Preempted after saving on SIGTERM or SIGINT. log: a callable taking one line
+    (default: print). annotate: see `loop.Progress`.
     """
+    started = time.time()
     log = log or (lambda line: print(line, flush=True))
     cfg.validate()
     # A bad --loss stops before any TensorFlow work, with one line.
@@ -60,7 +65,13 @@ def train(stage, cfg, log=None, strategy=None):
     strategy = strategy or create_strategy(cfg.strategy)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
-    trainer = Trainer(stage, cfg, strategy, log)
-    data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
-    return fit(trainer, data, release_data=True)
+    if cfg.time_budget and not cfg.steps:
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
+        cfg = budget.plan(stage, cfg, strategy, data, started, log)
+        keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
+        trainer = Trainer(stage, cfg, strategy, log)
+    else:
+        keras.utils.set_random_seed(cfg.seed)
+        trainer = Trainer(stage, cfg, strategy, log)
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
+    return fit(trainer, data, release_data=True, annotate=annotate)

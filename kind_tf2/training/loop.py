@@ -32,6 +32,8 @@ class TrainResult:
     tf1_checkpoint: str  # the TF1 export's prefix, or None (--export_tf1=false, or not the chief)
     seconds: float  # wall time of this call
     skipped_steps: int = 0  # non-finite steps dropped under --nan_policy=skip_step in this call
+    step_seconds: float = 0.0  # of `seconds`, the time inside training steps (batch, step; the first step traces)
+    precision: str = "float32"  # what the network computed in (`mixed_precision` resolved: float32, bf16, fp16)
 
 
 @dataclasses.dataclass
@@ -42,7 +44,8 @@ class Run:
     ckpt_dir: str
     manager: tf.train.CheckpointManager
     steps_per_epoch: int
-    total_steps: int
+    total_steps: int  # the run's last step: epochs x steps_per_epoch, or `steps`
+    epochs: int  # epochs the loop runs through (the last one ends early when `steps` is set)
     start_epoch: int
     start_step: int
     sampler: PatchSampler
@@ -93,10 +96,12 @@ def worker_role(strategy):
 
 
 class Checkpoints(Action):
-    """`ckpt-<step>` and `<net>.weights.h5` at every epoch end; `save()` for the other actions."""
+    """`ckpt-<step>` and `<net>.weights.h5` at epoch ends, at most every `checkpoint_every` seconds, and at
+    the last step; `save()` for the other actions (a preemption, a diverged run)."""
 
     def __init__(self, trainer, run):
         self.trainer, self.run = trainer, run
+        self.last_save = time.time()
 
     def save(self, weights=True):
         """Checkpoint `ckpt-<step>` (unless this step is saved already) and `<net>.weights.h5`."""
@@ -111,10 +116,13 @@ class Checkpoints(Action):
             path = checkpoints.weights_file(trainer.config.checkpoint_dir, trainer.stage.scope)
             with faults.writing("weights file", path):
                 trainer.model.save_weights(path)
+        self.last_save = time.time()
 
     def end_epoch(self, epoch):
         self.trainer.epoch.assign(epoch + 1)
-        self.save()
+        last = epoch + 1 == self.run.epochs
+        if last or time.time() - self.last_save >= self.trainer.config.checkpoint_every:
+            self.save()
 
 
 class TF1Export(Action):
@@ -164,23 +172,53 @@ class NanGuard(Action):
         self.check()
 
 
-class Progress(Action):
-    """A progress line every `log_every` steps and at each epoch's last step (the step wrote its scalars)."""
+def duration(seconds):
+    """`seconds` for a person: "42 s", "12 min", "2 h 05 min"."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
 
-    def __init__(self, trainer, run, guard, log):
+
+class Progress(Action):
+    """A progress line every `log_every` steps and at each epoch's last step (the step wrote its scalars):
+    the losses, the learning rate, seconds per step and the time left for the stage.
+
+    s/step is measured since the previous line (the run's first step, which traces, is not counted).
+    `annotate(steps_done, total_steps, seconds_left) -> str`, when given, adds to the line (e.g. the
+    time left for a whole `reproduce` run).
+    """
+
+    def __init__(self, trainer, run, guard, log, annotate=None):
         self.trainer, self.run, self.guard, self.log = trainer, run, guard, log
+        self.annotate = annotate
+        self.mark = None  # (time, global step) of the last line, or of the run's first step
+        self.pace = None  # seconds per step between the last two lines
 
     def after_step(self, s):
-        cfg, stage, spe = self.trainer.config, self.trainer.stage, self.run.steps_per_epoch
-        if (s.index + 1) % cfg.log_every and s.index + 1 != spe:
+        cfg, stage, spe, run = self.trainer.config, self.trainer.stage, self.run.steps_per_epoch, self.run
+        if self.mark is None:
+            self.mark = (time.time(), s.global_step)
+        last_of_epoch = s.index + 1 == min(spe, run.total_steps - s.epoch * spe)
+        if (s.index + 1) % cfg.log_every and not last_of_epoch:
             return
-        rate = (s.index + 1 - s.first) / (time.time() - s.epoch_start)
-        total = float(s.parts[stage.total_name])
+        total = float(s.parts[stage.total_name])  # waits for the step
         self.guard.check()  # the line above waited for the step: this read is free
+        now = time.time()
+        if s.global_step > self.mark[1]:
+            self.pace = (now - self.mark[0]) / (s.global_step - self.mark[1])
+            self.mark = (now, s.global_step)
+        left = None if self.pace is None else self.pace * (run.total_steps - s.global_step)
+        timing = "timing from the next line" if left is None else f"{self.pace:.3g} s/step, {duration(left)} left"
+        if self.annotate is not None and left is not None:
+            timing += self.annotate(s.global_step, run.total_steps, left)
         terms = " ".join(f"{k} {float(v):.4g}" for k, v in s.parts.items() if k != stage.total_name)
         skipped = self.trainer.skipped_steps() if cfg.nan_policy == "skip_step" else 0
-        self.log(f"{stage.name} epoch [{s.epoch + 1}/{cfg.epochs}] step [{s.index + 1}/{spe}] "
-                 f"loss {total:.6f} ({terms}) lr {s.lr:g} ({rate:.2f} steps/s)"
+        self.log(f"{stage.name} epoch [{s.epoch + 1}/{run.epochs}] step [{s.index + 1}/{spe}] "
+                 f"loss {total:.6f} ({terms}) lr {s.lr:g} ({timing})"
                  + (f" [skipped {skipped} non-finite step(s)]" if skipped else ""))
 
 
@@ -288,11 +326,12 @@ def preemption(trainer, run, saver, guard, log):
 # ---- the loop ------------------------------------------------------------------------------------------
 
 
-def fit(trainer, data, release_data=False):
+def fit(trainer, data, release_data=False, annotate=None):
     """Train `trainer` for `config.epochs` epochs (resuming from the checkpoint folder); returns a TrainResult.
 
     data: the stage's StageData. release_data: move its training arrays into the input pipeline
-    (`data.arrays` is None afterwards) instead of keeping a second copy for reuse.
+    (`data.arrays` is None afterwards) instead of keeping a second copy for reuse. annotate: see
+    `Progress`.
 
     Raises FolderLockedError when a live run uses the checkpoint folder, TrainingDiverged when a
     step is not finite under --nan_policy=stop, WriteFailed when a save fails, and Preempted
@@ -302,33 +341,38 @@ def fit(trainer, data, release_data=False):
     if worker_role(trainer.strategy)[0]:
         lock.acquire(trainer.log)
     try:
-        return _fit_locked(trainer, data, release_data)
+        return _fit_locked(trainer, data, release_data, annotate)
     finally:
         lock.release()
 
 
-def _fit_locked(trainer, data, release_data):
+def _fit_locked(trainer, data, release_data, annotate):
     cfg, log, t_start = trainer.config, trainer.log, time.time()
     run = open_run(trainer, data, release_data)
     iterator = iter(trainer.strategy.distribute_datasets_from_function(
         lambda ctx: run.sampler.dataset(run.start_step, run.total_steps, trainer.stage.transform, ctx)
     ))
-    spe = run.steps_per_epoch
+    spe, step_seconds = run.steps_per_epoch, 0.0
     saver, exporter = Checkpoints(trainer, run), TF1Export(trainer, run, log)
     guard = NanGuard(trainer, run, saver, exporter)
     parts = None
     with preemption(trainer, run, saver, guard, log) as signals:
-        step_actions = [Progress(trainer, run, guard, log), signals]
+        step_actions = [Progress(trainer, run, guard, log, annotate), signals]
         epoch_actions = [guard, saver, Samples(trainer, run, data, log), FlushSummaries(run), signals]
-        for epoch in range(run.start_epoch, cfg.epochs):
-            lr = schedules.learning_rate(cfg.lr_schedule, trainer.stage, epoch, cfg.epochs, cfg.learning_rate)
-            trainer.set_learning_rate(lr)
-            # A run preempted mid-epoch resumes at the step it saved.
+        lr = None
+        for epoch in range(run.start_epoch, run.epochs):
+            # A run preempted mid-epoch resumes at the step it saved; a run of `steps` ends mid-epoch.
             first = max(0, run.start_step - epoch * spe)
             t0 = time.time()
-            for b in range(first, spe):
+            for b in range(first, min(spe, run.total_steps - epoch * spe)):
                 global_step = epoch * spe + b + 1
+                rate = learning_rate(cfg, trainer.stage, epoch, b, spe)
+                if rate != lr:
+                    lr = rate
+                    trainer.set_learning_rate(lr)
+                t_step = time.perf_counter()
                 parts = trainer.train_step(next(iterator), tf.constant(global_step, tf.int64))
+                step_seconds += time.perf_counter() - t_step
                 s = Step(epoch, b, first, global_step, lr, parts, t0)
                 for action in step_actions:
                     action.after_step(s)
@@ -347,10 +391,19 @@ def _fit_locked(trainer, data, release_data):
         log(f"[*] --nan_policy=skip_step: skipped {skipped} non-finite step(s) "
             f"of {int(trainer.step.numpy()) - run.start_step} in this run")
     log(f"[*] Finish training for phase {trainer.stage.name}.")
-    return _result(trainer, run, parts, skipped, time.time() - t_start)
+    return _result(trainer, run, parts, skipped, time.time() - t_start, step_seconds)
 
 
-def _result(trainer, run, parts, skipped, seconds):
+def learning_rate(cfg, stage, epoch, index, steps_per_epoch):
+    """The rate of step `index` (0-based) of 0-based `epoch`: per epoch in a run of epochs; per step,
+    the schedule spanning exactly `cfg.steps`, in a run of steps."""
+    if cfg.steps is None:
+        return schedules.learning_rate(cfg.lr_schedule, stage, epoch, cfg.epochs, cfg.learning_rate)
+    return schedules.learning_rate(cfg.lr_schedule, stage, epoch + index / steps_per_epoch,
+                                   cfg.steps / steps_per_epoch, cfg.learning_rate)
+
+
+def _result(trainer, run, parts, skipped, seconds, step_seconds):
     """The TrainResult, written to `<checkpoint_dir>/train_result.json` on the chief; a finished folder's
     final losses come from that file (no step ran in this call)."""
     cfg = trainer.config
@@ -364,10 +417,11 @@ def _result(trainer, run, parts, skipped, seconds):
         final = {}
     step = int(trainer.step.numpy())
     result = TrainResult(
-        stage=trainer.stage.name, steps=step, steps_this_run=step - run.start_step, epochs=cfg.epochs,
+        stage=trainer.stage.name, steps=step, steps_this_run=step - run.start_step, epochs=run.epochs,
         final_losses=final, checkpoint=run.manager.latest_checkpoint,
         weights=checkpoints.weights_file(cfg.checkpoint_dir, trainer.stage.scope),
         tf1_checkpoint=run.tf1_prefix, seconds=round(seconds, 3), skipped_steps=skipped,
+        step_seconds=round(step_seconds, 3), precision=trainer.precision.name,
     )
     if run.is_chief:
         with faults.writing("run result", path):
@@ -382,7 +436,8 @@ def open_run(trainer, data, release_data):
     n = len(data.names)
     # The original: an epoch is len(train) // batch steps; at least one on a tiny data set.
     steps_per_epoch = max(1, n // cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
+    total_steps = cfg.steps or cfg.epochs * steps_per_epoch
+    epochs = -(-total_steps // steps_per_epoch)
     ckpt_dir = cfg.checkpoint_dir if is_chief else os.path.join(cfg.checkpoint_dir, f".worker_{worker_id}")
     # Checkpoints are numbered by step (ckpt-<step>): a preempted run saves mid-epoch.
     manager = tf.train.CheckpointManager(trainer.checkpoint, ckpt_dir, max_to_keep=cfg.max_keep)
@@ -396,21 +451,21 @@ def open_run(trainer, data, release_data):
     else:
         if cfg.init_weights:
             log(f"initial weights from {checkpoints.load_network_weights(trainer.model, cfg.init_weights)}")
+        length = f"{cfg.steps} steps ({epochs} epochs)" if cfg.steps else f"{cfg.epochs} epochs"
         log(f"Starting {stage.name} from scratch: {n} training images, {steps_per_epoch} steps per "
-            f"epoch, {cfg.epochs} epochs, global batch {cfg.batch_size} on {trainer.replicas} replica(s)")
+            f"epoch, {length}, global batch {cfg.batch_size} on {trainer.replicas} replica(s)")
     log(f"objective ({stage.total_name}): {trainer.objective.spec}")
     for note in trainer.objective.notes():
         log(note)
     start_epoch, start_step = int(trainer.epoch.numpy()), int(trainer.step.numpy())
-    if start_step // steps_per_epoch != start_epoch:
+    # A run of `steps` that ended mid-epoch counted that epoch as done.
+    finished_early = start_step == total_steps and start_epoch == epochs
+    if start_step // steps_per_epoch != start_epoch and not finished_early:
         raise errors.ResumeError(
             f"{ckpt_dir}: checkpoint at step {start_step} does not fit epoch {start_epoch} with "
             f"{steps_per_epoch} steps per epoch (was --batch_size or the data changed?)"
         )
-    sampler = PatchSampler(
-        data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes, cfg.seed,
-        reshuffle=stage.reshuffle, names=data.names, scales=data.scales,
-    )
+    sampler = patch_sampler(trainer, data)
     if release_data:
         # The sampler holds the training images now (the same memory for `channel_stack`
         # slices, else a copy in TF memory); the variable keeps what it needs alive.
@@ -427,8 +482,15 @@ def open_run(trainer, data, release_data):
     saved_step = start_step if manager.latest_checkpoint else None
     # Traced anew for this run: the step writes with this run's summary writer.
     trainer.bind_summaries(writer)
-    return Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, start_epoch, start_step,
+    return Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, epochs, start_epoch, start_step,
                sampler, writer, sample_dir, saved_step)
+
+
+def patch_sampler(trainer, data):
+    """The run's PatchSampler over the stage's training images: patches a pure function of the seed and the step."""
+    cfg, stage = trainer.config, trainer.stage
+    return PatchSampler(data.arrays, data.sizes, cfg.batch_size, cfg.patch_size, stage.num_modes, cfg.seed,
+                        reshuffle=stage.reshuffle, names=data.names, scales=data.scales)
 
 
 def _check_same_objective(trainer):
