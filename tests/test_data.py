@@ -30,6 +30,24 @@ def test_pairs_by_name_and_lists_offenders(tmp_path):
         lol.load_pairs(pairs)
 
 
+def test_pair_images_come_one_at_a_time_lows_then_highs_and_sizes_are_checked_first(tmp_path, monkeypatch):
+    for sub in ("low", "high"):
+        (tmp_path / sub).mkdir()
+    for k, name in enumerate(("1.png", "2.png", "3.png")):
+        _img(tmp_path / "low" / name, value=10 + k)
+        _img(tmp_path / "high" / name, value=100 + k)
+    pairs = lol.pair_files(str(tmp_path))
+    images = lol.iter_pair_images(pairs)
+    got = list(images)
+    expected = [image_ops.load_image(p[1]) for p in pairs] + [image_ops.load_image(p[2]) for p in pairs]
+    assert len(got) == 6 and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    # A size mismatch is found from the headers, before any image is decoded.
+    _img(tmp_path / "high" / "3.png", h=6)
+    monkeypatch.setattr(image_ops, "load_image", lambda path: pytest.fail(f"decoded {path}"))
+    with pytest.raises(lol.DatasetError, match=r"3.png \(low \(4, 5\), high \(6, 5\)\)"):
+        lol.iter_pair_images(pairs)
+
+
 def test_original_split_indices_and_small_sets():
     assert lol.original_split(485, 0, 450) == list(range(450))
     assert lol.original_split(485, 451, 480) == list(range(451, 480))

@@ -70,6 +70,34 @@ def load_pairs(pairs, log=None):
     return lows, highs
 
 
+def iter_pair_images(pairs):
+    """The pairs' low images, then their high images, each `image_ops.load_image` float32 `[H, W, 3]`, decoded as
+    they are taken.
+
+    For a consumer that needs one image at a time (the frozen DecomNet of stages 2 and 3): only
+    the few being decoded ahead are in memory, not the whole set as with `load_pairs` (92 LOL
+    images of 600x400 are 253 MiB of float32). Raises DatasetError listing every pair whose low
+    and high sizes differ (`check_pair_sizes`), before anything is decoded.
+    """
+    check_pair_sizes(pairs)
+    paths = [p[1] for p in pairs] + [p[2] for p in pairs]
+    return _in_threads(image_ops.load_image, paths, ahead=1)
+
+
+def check_pair_sizes(pairs):
+    """`[N, 2]` int32 (H, W) of the pairs from the files' headers; DatasetError listing every pair whose low and
+    high sizes differ."""
+    sizes, bad = [], []
+    for name, low_path, high_path in pairs:
+        (lw, lh), (hw, hh) = (_header_size(p) for p in (low_path, high_path))
+        if (lw, lh) != (hw, hh):
+            bad.append(f"{name} (low {(lh, lw)}, high {(hh, hw)})")
+        sizes.append((lh, lw))
+    if bad:
+        raise DatasetError("low/high sizes differ: " + ", ".join(bad))
+    return np.array(sizes, np.int32)
+
+
 def _in_threads(fn, items, workers=None, ahead=4):
     """`fn(item)` of each item, in order, computed by a few threads at a time.
 
@@ -98,15 +126,7 @@ def load_pair_stack(pairs, log=None):
     and `scales` is None. Smaller images are zero-padded. Raises DatasetError listing every pair
     whose low and high sizes differ, before anything is decoded.
     """
-    sizes, bad = [], []
-    for name, low_path, high_path in pairs:
-        (lw, lh), (hw, hh) = (_header_size(p) for p in (low_path, high_path))
-        if (lw, lh) != (hw, hh):
-            bad.append(f"{name} (low {(lh, lw)}, high {(hh, hw)})")
-        sizes.append((lh, lw))
-    if bad:
-        raise DatasetError("low/high sizes differ: " + ", ".join(bad))
-    sizes = np.array(sizes, np.int32)
+    sizes = check_pair_sizes(pairs)
     h, w = sizes.max(axis=0)
     n = len(pairs)
     pixels8 = channel_stack(n, h, w, {"low": 3, "high": 3}, np.uint8)

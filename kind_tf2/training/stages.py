@@ -43,32 +43,34 @@ def _load_frozen_decom(path, log):
     return net
 
 
-def _decompose_all(decom, images, log, what, keep_r=True, consume=False):
+def _decompose_all(decom, images, log, what, keep_r=True, count=None):
     """DecomNet (inference mode) on each full image; returns lists of R `[H, W, 3]` and I `[H, W, 1]`.
 
-    keep_r=False: R is not kept (its list holds None), as the illumination stage needs only I.
-    consume=True: each entry of `images` is set to None once decomposed, so the inputs are freed
-    while the outputs grow (the peak of a stage's data preparation).
+    images: a list, or an iterator of `count` images (e.g. `lol.iter_pair_images`, decoded as
+    they are taken, so that the inputs are not all in memory while the outputs grow: the peak of
+    a stage's data preparation). keep_r=False: R is not kept (its list holds None), as the
+    illumination stage needs only I.
     """
     fn = tf.function(lambda x: decom(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3])],
                      autograph=False)
+    count = len(images) if count is None else count
+    source = iter(images)
     rs, is_ = [], []
-    for k, im in enumerate(images):
-        r, i = fn(im[None])
+    for k in range(count):
+        r, i = fn(next(source)[None])
         rs.append(r[0].numpy() if keep_r else None)
         is_.append(i[0].numpy())
-        if consume:
-            images[k] = None
-        if (k + 1) % 50 == 0 or k + 1 == len(images):
-            log(f"decomposed {k + 1}/{len(images)} {what} images")
+        del r, i
+        if (k + 1) % 50 == 0 or k + 1 == count:
+            log(f"decomposed {k + 1}/{count} {what} images")
     return rs, is_
 
 
 def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, True), cache_dir=None):
     """Frozen DecomNet on every full our485 pair: (decom, pairs, (R_low, I_low), (R_high, I_high)).
 
-    keep_r: whether R_low and R_high are kept (else lists of None). The loaded images are freed as
-    they are decomposed. cache_dir: reuse (and store) the outputs in a DecompositionCache there,
+    keep_r: whether R_low and R_high are kept (else lists of None). The images are decoded as
+    they are decomposed, not loaded all at once. cache_dir: reuse (and store) the outputs in a DecompositionCache there,
     keyed by the DecomNet weights, the image bytes and the runtime; None: always compute.
     """
     decom = _load_frozen_decom(decom_checkpoint, log)
@@ -85,9 +87,11 @@ def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, Tru
             f"(--decom_cache=none recomputes)")
         none = [None] * len(pairs)
         return decom, pairs, (found.get("r_low", none), found["i_low"]), (found.get("r_high", none), found["i_high"])
-    lows, highs = lol.load_pairs(pairs, log)
-    low = _decompose_all(decom, lows, log, "low", keep_r[0], consume=True)
-    high = _decompose_all(decom, highs, log, "high", keep_r[1], consume=True)
+    # Decoded one at a time as DecomNet takes them, lows then highs: never the whole set in memory.
+    images = lol.iter_pair_images(pairs)
+    low = _decompose_all(decom, images, log, "low", keep_r[0], count=len(pairs))
+    high = _decompose_all(decom, images, log, "high", keep_r[1], count=len(pairs))
+    images.close()
     if cache is not None:
         computed = dict(zip(decomposed.PARTS, (*low, *high)))
         cache.save({p: computed[p] for p in wanted})
