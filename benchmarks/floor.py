@@ -8,7 +8,8 @@ whole processes alternating A B A B ...: the original's network from its own `mo
 graph (`tf.gradients` of the mean of its outputs), the port's Keras model under `tf.function`
 (`GradientTape`, the same scalar). Row `decom_inference` is DecomNet's forward pass alone on one
 600x400 image: what stages 2 and 3 run on every training image before their first step, and
-evaluate.py on every input. Medians of the processes' medians. `side_by_side.py` gives the whole
+evaluate.py on every input. Medians of the processes' medians, headed by the machine (CPU, oneDNN,
+GPUs: `kind_tf2.hardware`). `side_by_side.py` gives the whole
 steps and runs; they can differ from this by what the rest costs.
 """
 
@@ -111,6 +112,10 @@ def main():
     if not os.path.isfile(os.path.join(args.original, "model.py")):
         parser.error(f"--original={args.original} has no model.py")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    import side_by_side  # beside this file: the machine line, asked of a child with the children's environment
+
+    machine = side_by_side.machine_line(env)
+    print(machine, flush=True)
     results = {}
     for stage in args.stages.split(","):
         if stage not in NETWORKS:
@@ -132,7 +137,8 @@ def main():
                 print(f"  {stage:<13} {who:<9} run {k + 1}: {times[who][-1] * 1000:.1f} ms", flush=True)
         orig, port = (statistics.median(times[w]) for w in ("original", "port"))
         results[stage] = {"original_s": orig, "port_s": port, "runs": times}
-    print(f"\n{'network of':<14}{'original ms':>13}{'port ms':>10}{'original / port':>17}")
+    print(f"\n{machine}")
+    print(f"{'network of':<14}{'original ms':>13}{'port ms':>10}{'original / port':>17}")
     for stage, r in results.items():
         print(f"{stage:<14}{r['original_s'] * 1000:>13.1f}{r['port_s'] * 1000:>10.1f}"
               f"{r['original_s'] / r['port_s']:>16.2f}x")
@@ -140,7 +146,7 @@ def main():
           "medians of the processes' medians)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"machine": machine, **results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,12 @@ def main():
     p.add_argument("--repeats", type=int, default=7)
     a = p.parse_args()
 
-    from kind_tf2 import image_ops, metrics, process
+    from kind_tf2 import hardware, image_ops, metrics, process
 
     process.import_tensorflow()
     from kind_tf2.pipeline import KinD
+
+    print(hardware.describe(), flush=True)
 
     img = np.asarray(Image.open(a.image).convert("RGB"))
     kind = KinD.from_checkpoint(a.checkpoint_dir)

@@ -6,7 +6,8 @@ Seconds per image are a run's wall time minus the same implementation's run on a
 (start-up and wind-down, measured in the same call), so a process's fixed costs do not count as
 image work. Every process runs under an address-space limit (`--memory_limit_gib`): a run that
 exceeds it fails and is shown as failed, instead of pushing the machine into swap.
-Writes `scaling.md` (table) and `scaling.png` (plot) into `--out`.
+Writes `scaling.md` (table, headed by the machine: CPU, oneDNN, GPUs; `kind_tf2.hardware`), `scaling.json`
+and `scaling.png` (plot) into `--out`.
 """
 
 import argparse
@@ -92,6 +93,8 @@ def main():
     sizes = [float(m) for m in args.megapixels.split(",")]
     limit = int(args.memory_limit_gib * 2**30)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    args.machine = side_by_side.machine_line(env)
+    print(args.machine, flush=True)
     ws = tempfile.mkdtemp(prefix="kind_scaling_")
     results = {}
     try:
@@ -121,14 +124,15 @@ def main():
 def write_outputs(rows, configs, args):
     """scaling.json (rows and settings, for --replot), scaling.md and scaling.png in `args.out`."""
     os.makedirs(args.out, exist_ok=True)
-    settings = {"memory_limit_gib": args.memory_limit_gib, "tile": args.tile, "repeats": args.repeats}
+    settings = {"memory_limit_gib": args.memory_limit_gib, "tile": args.tile, "repeats": args.repeats,
+                "machine": getattr(args, "machine", None)}
     with open(os.path.join(args.out, "scaling.json"), "w") as f:
         json.dump({"rows": rows, "configs": configs, "settings": settings}, f, indent=1)
     table = format_table(rows, configs, args)
     with open(os.path.join(args.out, "scaling.md"), "w") as f:
         f.write(table + "\n")
     print("\n" + table)
-    plot(rows, configs, os.path.join(args.out, "scaling.png"), args.memory_limit_gib)
+    plot(rows, configs, os.path.join(args.out, "scaling.png"), args.memory_limit_gib, getattr(args, "machine", None))
     print(f"\nwritten: {os.path.join(args.out, 'scaling.md')}, scaling.png, scaling.json")
 
 
@@ -153,7 +157,9 @@ def summarize(results, sizes, configs):
 
 
 def format_table(rows, configs, args):
-    head = "| size | MP | " + " | ".join(f"{c} s/image | {c} peak RSS" for c in configs) + " |"
+    # The machine the figures were measured on (a --replot of an older scaling.json has none).
+    machine = getattr(args, "machine", None) or "machine not recorded"
+    head = f"{machine}\n\n| size | MP | " + " | ".join(f"{c} s/image | {c} peak RSS" for c in configs) + " |"
     lines = [head, "|" + " --- |" * (2 + 2 * len(configs))]
     for row in rows:
         cells = []
@@ -167,7 +173,7 @@ def format_table(rows, configs, args):
     return "\n".join(lines)
 
 
-def plot(rows, configs, path, limit_gib):
+def plot(rows, configs, path, limit_gib, machine=None):
     from kind_tf2 import plots
 
     plt = plots.pyplot()
@@ -191,6 +197,8 @@ def plot(rows, configs, path, limit_gib):
     ax_t.set_yscale("log")
     ax_t.set_title("evaluate.py time per image")
     ax_m.set_title("evaluate.py peak memory")
+    if machine:
+        fig.suptitle(machine, fontsize=8)
     plots.save(fig, path)
 
 

@@ -1,7 +1,8 @@
 """The original KinD and this port run in turns, whole processes, on the same data: `python benchmarks/side_by_side.py --help`.
 
 Each job (evaluate, decomposition, illumination, restoration) runs A B A B ... `--repeats` times;
-the table gives median wall seconds, the original/port ratio, peak RSS (each process's own
+the table (headed by the machine: CPU, its vector units, oneDNN on or off, GPUs; `kind_tf2.hardware`)
+gives median wall seconds, the original/port ratio, peak RSS (each process's own
 `ru_maxrss`, from `os.wait4`) and the steady-state seconds per training step. Steady state is
 read from the scripts' own per-step progress lines, timestamped as they arrive on the pipe: the
 mean gap between consecutive step lines of an epoch, leaving out the first `--warmup_steps` of
@@ -52,6 +53,32 @@ STEP_LINE = {
     "port": re.compile(r"epoch \[(\d+)/\d+\] step \[(\d+)/\d+\]"),
 }
 ORIGINAL_EPOCH_LINE = re.compile(r"^epoch = \d+\s*$", re.M)
+
+
+# hardware.describe() in a child: oneDNN's state is TensorFlow's, decided in the processes that import it
+# (from the CPU and TF_ENABLE_ONEDNN_OPTS), and this parent process does not import TensorFlow.
+MACHINE_PROBE = ("from kind_tf2 import process; process.import_tensorflow(); "
+                 "from kind_tf2 import hardware; print(hardware.describe())")
+
+
+def machine_line(env):
+    """The machine in one line (`kind_tf2.hardware.describe()`: CPU, AVX-512/AVX2/bf16, oneDNN, GPUs).
+
+    Asked of a child process with `env`, the environment the benchmark's processes get, so that the
+    oneDNN state is theirs; TF_ENABLE_ONEDNN_OPTS is named when set. If the child fails, the CPU
+    alone (`hardware.cpu().describe()`, no TensorFlow needed) and why.
+    """
+    from kind_tf2 import hardware
+
+    proc = subprocess.run([sys.executable, "-c", MACHINE_PROBE], cwd=ROOT, env=env, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode == 0 and lines and lines[-1].startswith("CPU: "):
+        line = lines[-1]
+    else:
+        line = f"CPU: {hardware.cpu().describe()}; oneDNN unknown (probe exited with {proc.returncode})"
+    if env.get("TF_ENABLE_ONEDNN_OPTS") is not None:
+        line += f" (TF_ENABLE_ONEDNN_OPTS={env['TF_ENABLE_ONEDNN_OPTS']})"
+    return line
 
 
 @dataclasses.dataclass
@@ -214,6 +241,8 @@ def main():
     make_data(ws, args.reference, args.pairs, args.eval_pairs, args.height, args.width)
     # Unbuffered stdout: step lines are timestamped when printed, not when a pipe buffer fills.
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    machine = machine_line(env)
+    print(machine, flush=True)
     print(f"work folder {ws}; {args.pairs} pairs of {args.height}x{args.width}, epochs {epochs}, "
           f"{args.repeats} runs each, in turns", flush=True)
     results = {}
@@ -229,11 +258,11 @@ def main():
                 results.setdefault(job, {}).setdefault(impl, []).append(Result(wall, rss, step, count))
                 print(f"  {job:<14}{impl:<9} run {k + 1}: {wall:7.2f} s, peak RSS {rss:6.0f} MiB"
                       + (f", {count} steps, {step:.4f} s/step" if step else ""), flush=True)
-    print_table(results, epochs)
+    print_table(results, epochs, machine)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({job: {impl: [dataclasses.asdict(r) for r in rs] for impl, rs in d.items()}
-                       for job, d in results.items()}, f, indent=1)
+            json.dump({"machine": machine, **{job: {impl: [dataclasses.asdict(r) for r in rs] for impl, rs in d.items()}
+                                              for job, d in results.items()}}, f, indent=1)
     if not args.keep:
         shutil.rmtree(ws, ignore_errors=True)
 
@@ -245,8 +274,9 @@ def summarize(runs):
             med([r.s_per_step for r in runs if r.s_per_step is not None]))
 
 
-def print_table(results, epochs):
-    print(f"\n{'job':<15}{'original s':>11}{'port s':>9}{'ratio':>8}{'RSS orig':>10}{'RSS port':>10}"
+def print_table(results, epochs, machine):
+    print(f"\n{machine}")
+    print(f"{'job':<15}{'original s':>11}{'port s':>9}{'ratio':>8}{'RSS orig':>10}{'RSS port':>10}"
           f"{'steps':>10}{'s/step orig':>13}{'s/step port':>13}{'ratio':>8}")
     unequal = []
     for job, d in results.items():

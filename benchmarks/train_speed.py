@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from kind_tf2 import models
+from kind_tf2 import hardware, models
 from kind_tf2.training import engine, stages
 
 # Input channels of each stage's network and its forward passes per step (DecomNet: low and high).
@@ -156,6 +156,7 @@ def main():
     tf.config.experimental.enable_tensor_float_32_execution(args.tf32)
     gpus = tf.config.list_physical_devices("GPU")
     names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    print(hardware.describe(), flush=True)
     print(f"TensorFlow {tf.__version__}, GPUs: {names or 'none'}, jit_compile={args.jit_compile}, "
           f"tf32={args.tf32 if gpus else 'n/a'}", flush=True)
     if args.check_device:

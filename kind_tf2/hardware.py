@@ -43,7 +43,7 @@ class CPU:
 
 
 def _proc_cpuinfo(path="/proc/cpuinfo"):
-    model, flags = None, set()
+    model, flags, ids = None, set(), {}
     try:
         with open(path) as f:
             for line in f:
@@ -51,10 +51,15 @@ def _proc_cpuinfo(path="/proc/cpuinfo"):
                 key = key.strip().lower()
                 if key == "model name" and model is None:
                     model = value.strip()
+                elif key in ("cpu family", "model") and key not in ids:
+                    ids[key] = value.strip()
                 elif key in ("flags", "features") and not flags:  # x86 "flags", arm "Features"
                     flags = set(value.split())
     except OSError:
         pass
+    # A VM may show only "AMD EPYC": family and model tell a Zen 4 (25, 17) from an AVX2-only Zen 2/3.
+    if model and len(ids) == 2 and ids["model"].isdigit():
+        model += f" (family {ids['cpu family']}, model {ids['model']})"
     return model, flags
 
 

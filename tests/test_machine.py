@@ -15,7 +15,8 @@ SPR = ZEN4 + " amx_bf16 amx_tile amx_int8"
 
 
 def _cpuinfo(tmp_path, flags, model="AMD EPYC 7B13"):
-    text = "".join(f"processor\t: {k}\nvendor_id\t: X\nmodel name\t: {model}\nflags\t\t: {flags}\n\n" for k in range(2))
+    text = "".join(f"processor\t: {k}\nvendor_id\t: X\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: {model}\n"
+                   f"flags\t\t: {flags}\n\n" for k in range(2))
     path = tmp_path / "cpuinfo"
     path.write_text(text)
     return str(path)
@@ -29,10 +30,10 @@ def _cpuinfo(tmp_path, flags, model="AMD EPYC 7B13"):
 def test_cpu_features_are_read_from_cpuinfo(tmp_path, flags, features):
     model, found = hardware._proc_cpuinfo(_cpuinfo(tmp_path, flags))
     cpu = hardware.CPU(model, 2, frozenset(found), "x86_64")
-    assert model == "AMD EPYC 7B13"
+    assert model == "AMD EPYC 7B13 (family 25, model 1)"
     assert cpu.features() == features
     assert cpu.native_bf16 == ("avx512_bf16" in flags)
-    assert cpu.describe() == f"AMD EPYC 7B13, 2 cores, x86_64: {', '.join(features)}"
+    assert cpu.describe() == f"AMD EPYC 7B13 (family 25, model 1), 2 cores, x86_64: {', '.join(features)}"
 
 
 def _machine(monkeypatch, flags, onednn=True, gpus=()):
