@@ -53,12 +53,13 @@ register_preset(Preset("quickstart", "a minute on synthetic 96x128 scenes (kind_
 # and 20.08 / 0.825 at 5e-4 with cosine), bf16 (1.7x faster; its effect against float32 is measured
 # in docs/real_lol/precision.md). Stages 1 and 2 keep the original settings with fewer epochs.
 # Issue 28: `auto` precision, since bf16 is 7x slower than float32 where it is emulated (AVX2-only
-# CPUs): bf16 where native, float32 elsewhere. The 2 hours hold where bf16 is native with AMX (the
-# Intel VM); an AMD EPYC Zen 4 (AVX512_BF16) needs about 3 h, an AVX2-only EPYC about 10 h
-# (README, Training); `--restoration_time_budget` fits the stage to a machine.
+# CPUs): bf16 where native, float32 elsewhere. The 2 hours were measured where bf16 is native
+# (2026-11-30's VM, an AMD EPYC Zen 4 by its speed); restoration in float32 takes about 2.5 h there
+# and about 10 h on an AVX2-only EPYC (README, Training); `--restoration_time_budget` fits the stage
+# to a machine.
 register_preset(Preset("cpu", "real LOL on 2 CPU cores: restoration on 4 x 192 px patches, lr 1e-4 with "
                        "cosine decay, precision auto (bf16 where native), 72 epochs; stages 1 and 2 shortened; "
-                       "2 h on an Intel CPU with AMX, ~10 h on an AVX2-only one", {
+                       "2 h where bf16 is native (AVX512_BF16), ~10 h on an AVX2-only CPU", {
     "decomposition": {"epochs": 120},
     "illumination": {"epochs": 300},
     "restoration": {"epochs": 72, "patch_size": 192, "learning_rate": 1e-4, "lr_schedule": "cosine",
