@@ -2,7 +2,8 @@
 # The real-LOL loss study (issue 23): every number and picture in docs/loss_study comes from this script.
 # LOL: the full LOL-v1 (our485 + eval15; ../shared/lol/README.md says where the 485 come from).
 # Re-running continues: finished (variant, seed) runs are read back, an interrupted one resumes.
-# About 100 minutes of training and scoring on 2 CPU cores, then about 30 for the anatomy.
+# About 100 minutes of training and scoring on 2 CPU cores (2026-11-30: AVX-512 + AVX512_BF16, by its speed an AMD
+# EPYC Zen 4; see docs/real_lol/README.md#machine), then about 10 for the anatomy (9.5 min measured).
 set -euo pipefail
 LOL=${LOL:-/work/data/LOL}
 REF=${REF:-../shared/kind_reference/checkpoints}
