@@ -96,7 +96,7 @@ def test_a_time_budget_measures_records_and_trains_what_steps_trains(lol, tmp_pa
 
 
 def test_steps_within_counts_the_saves_and_the_start():
-    probe = budget.Probe(step=1.0, first=3.0, save=0.5, setup=2.0)
+    probe = budget.Probe(step=1.0, first=3.0, save=0.5, setup=2.0, precision="float32")
     # 100 s - (2 + 3 + 3 x 0.5) = 93.5 s at 1 s a step plus a 0.5 s save every 10 steps.
     assert budget.steps_within(100, probe, steps_per_epoch=10, checkpoint_every=0) == int(93.5 // 1.05)
     assert budget.steps_within(100, probe, steps_per_epoch=10, checkpoint_every=50) == int(93.5 // 1.01)

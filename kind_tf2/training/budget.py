@@ -23,6 +23,7 @@ class Probe:
     first: float  # the first step of a fresh network: tracing, the pipeline's start
     save: float  # one checkpoint and `<net>.weights.h5`
     setup: float  # building the trainer and its input pipeline
+    precision: str  # what the steps computed in (`mixed_precision` resolved)
 
 
 def measure(stage, cfg, strategy, data):
@@ -54,7 +55,8 @@ def measure(stage, cfg, strategy, data):
         shutil.rmtree(folder, ignore_errors=True)
     del iterator
     timed = sorted(times[warmup:])
-    return Probe(step=timed[len(timed) // 2], first=times[0], save=save, setup=setup)
+    return Probe(step=timed[len(timed) // 2], first=times[0], save=save, setup=setup,
+                 precision=trainer.precision.name)
 
 
 def steps_within(seconds, probe, steps_per_epoch, checkpoint_every):
@@ -105,7 +107,7 @@ def plan(stage, cfg, strategy, data, started, log):
            "seconds_per_step": round(probe.step, 4), "first_step_seconds": round(probe.first, 3),
            "save_seconds": round(probe.save, 3), "setup_seconds": round(probe.setup, 3),
            "seconds_before_training": round(time.time() - started, 1), "machine": hardware.cpu().describe(),
-           "precision": hardware.resolve_precision(cfg.mixed_precision).name}
+           "precision": probe.precision}
     os.makedirs(cfg.checkpoint_dir, exist_ok=True)
     image_ops.atomic_write_text(os.path.join(cfg.checkpoint_dir, BUDGET_FILE), json.dumps(doc, indent=1))
     log(f"time budget {loop.duration(cfg.time_budget)}: {probe.step:.3g} s/step measured here "

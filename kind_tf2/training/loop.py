@@ -61,11 +61,9 @@ class Step:
 
     epoch: int  # 0-based
     index: int  # 0-based step within the epoch
-    first: int  # the first step index of this epoch in this run (a resumed epoch starts mid-way)
     global_step: int  # steps taken, counted on the host
     lr: float
     parts: dict  # the step's loss components (tensors)
-    epoch_start: float  # time.time() when this epoch's steps began
 
 
 class Action:
@@ -363,7 +361,6 @@ def _fit_locked(trainer, data, release_data, annotate):
         for epoch in range(run.start_epoch, run.epochs):
             # A run preempted mid-epoch resumes at the step it saved; a run of `steps` ends mid-epoch.
             first = max(0, run.start_step - epoch * spe)
-            t0 = time.time()
             for b in range(first, min(spe, run.total_steps - epoch * spe)):
                 global_step = epoch * spe + b + 1
                 rate = learning_rate(cfg, trainer.stage, epoch, b, spe)
@@ -373,7 +370,7 @@ def _fit_locked(trainer, data, release_data, annotate):
                 t_step = time.perf_counter()
                 parts = trainer.train_step(next(iterator), tf.constant(global_step, tf.int64))
                 step_seconds += time.perf_counter() - t_step
-                s = Step(epoch, b, first, global_step, lr, parts, t0)
+                s = Step(epoch, b, global_step, lr, parts)
                 for action in step_actions:
                     action.after_step(s)
             for action in epoch_actions:
