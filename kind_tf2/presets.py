@@ -35,7 +35,8 @@ register_preset(Preset("original", "the original scripts' hyper-parameters (abou
 # steps, illumination 200, restoration 200 at batch 4, rates 2e-3, 1e-3, 5e-4. Issue 28: 32-px
 # patches instead of 48 (0.44x the pixels a step, the same steps) reached a mean SSIM (RGB) of 0.836
 # and 18.68 dB under gt_ratio against 0.838 and 17.19 dB at 48 px, while half the steps at 48 px fell
-# to 0.767 (AMD EPYC Zen 4, 2 cores, 2026-12-04). Checkpoints every 60 s and at the end instead of at
+# to 0.767 (AMD EPYC Zen 4, 2 cores, 2026-12-04; one seed each, so 32 px is "as good", not shown to be
+# better, and the 0.80 floor is checked by the slow quickstart test). Checkpoints every 60 s and at the end instead of at
 # each of 200 epochs of 3 steps: the saves were 24-57 % of each stage's time. float32, not `auto`:
 # the quickstart's figures are then the same on every machine.
 register_preset(Preset("quickstart", "a minute on synthetic 96x128 scenes (kind_tf2.quickstart)", {
