@@ -95,7 +95,7 @@ def plan(stage, cfg, strategy, data, started, log):
             f"({os.path.join(cfg.checkpoint_dir, BUDGET_FILE)})")
         return dataclasses.replace(cfg, steps=recorded)
     probe = measure(stage, cfg, strategy, data)
-    spe = max(1, len(data.names) // cfg.batch_size)
+    spe = loop.epoch_steps(len(data.names), cfg.batch_size)
     left = cfg.time_budget - (time.time() - started)
     steps = steps_within(left, probe, spe, cfg.checkpoint_every)
     if steps < 1:

@@ -65,13 +65,12 @@ def train(stage, cfg, log=None, strategy=None, annotate=None):
     strategy = strategy or create_strategy(cfg.strategy)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    if cfg.time_budget and not cfg.steps:
+    data = None
+    if cfg.time_budget and not cfg.steps:  # the step is timed on the real data, so they come first
         data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
         cfg = budget.plan(stage, cfg, strategy, data, started, log)
-        keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
-        trainer = Trainer(stage, cfg, strategy, log)
-    else:
-        keras.utils.set_random_seed(cfg.seed)
-        trainer = Trainer(stage, cfg, strategy, log)
+    keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
+    trainer = Trainer(stage, cfg, strategy, log)
+    if data is None:  # otherwise after the trainer: a bad setting stops before the data's minutes
         data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
     return fit(trainer, data, release_data=True, annotate=annotate)

@@ -431,8 +431,7 @@ def open_run(trainer, data, release_data):
     cfg, stage, log = trainer.config, trainer.stage, trainer.log
     is_chief, worker_id = worker_role(trainer.strategy)
     n = len(data.names)
-    # The original: an epoch is len(train) // batch steps; at least one on a tiny data set.
-    steps_per_epoch = max(1, n // cfg.batch_size)
+    steps_per_epoch = epoch_steps(n, cfg.batch_size)
     total_steps = cfg.steps or cfg.epochs * steps_per_epoch
     epochs = -(-total_steps // steps_per_epoch)
     ckpt_dir = cfg.checkpoint_dir if is_chief else os.path.join(cfg.checkpoint_dir, f".worker_{worker_id}")
@@ -481,6 +480,11 @@ def open_run(trainer, data, release_data):
     trainer.bind_summaries(writer)
     return Run(is_chief, ckpt_dir, manager, steps_per_epoch, total_steps, epochs, start_epoch, start_step,
                sampler, writer, sample_dir, saved_step)
+
+
+def epoch_steps(images, batch_size):
+    """Steps in an epoch: as the original, len(train) // batch; at least one on a tiny data set."""
+    return max(1, images // batch_size)
 
 
 def patch_sampler(trainer, data):
