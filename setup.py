@@ -40,6 +40,8 @@ setup(
         "plots": ["matplotlib"],
         "lab": ["matplotlib"],
         # scikit-image and scipy: test-only peers (CIEDE2000, PSNR and SSIM are checked against them).
-        "test": ["pytest", "matplotlib", "scikit-image", "scipy"],
+        # ruff and import-linter: the style and the architecture (layers, no cycles) that .ci/run checks
+        # (ruff.toml, .importlinter); pinned, so that a new release's rules do not fail an unchanged tree.
+        "test": ["pytest", "matplotlib", "scikit-image", "scipy", "ruff==0.17.6", "import-linter==2.17"],
     },
 )

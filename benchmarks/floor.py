@@ -80,8 +80,8 @@ def child_port(stage, warmup, steps):
 
     process.import_tensorflow()
     import tensorflow as tf
-
     import train_speed  # beside this file, on the path as the script's folder
+
     from kind_tf2 import models
 
     net = models.build_network(PORT_SCOPE[NETWORKS[stage][0]])

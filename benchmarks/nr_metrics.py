@@ -34,7 +34,7 @@ def main():
     p.add_argument("--repeats", type=int, default=7)
     a = p.parse_args()
 
-    from kind_tf2 import hardware, image_ops, metrics, process
+    from kind_tf2 import hardware, image_io, image_ops, metrics, process
 
     process.import_tensorflow()
     from kind_tf2.pipeline import KinD
@@ -43,7 +43,7 @@ def main():
 
     img = np.asarray(Image.open(a.image).convert("RGB"))
     kind = KinD.from_checkpoint(a.checkpoint_dir)
-    x = image_ops.stretch(image_ops.read_rgb(a.image)).numpy()[None]
+    x = image_ops.stretch(image_io.read_rgb(a.image)).numpy()[None]
 
     def enhance():
         return image_ops.to_uint8(kind.enhance(x, ratio=5.0)[0]).numpy()

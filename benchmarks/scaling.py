@@ -174,7 +174,7 @@ def format_table(rows, configs, args):
 
 
 def plot(rows, configs, path, limit_gib, machine=None):
-    from kind_tf2 import plots
+    from kind_tf2.reporting import plots
 
     plt = plots.pyplot()
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))

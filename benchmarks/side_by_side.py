@@ -269,7 +269,9 @@ def main():
 
 def summarize(runs):
     """Medians of wall, peak RSS and s/step over one implementation's runs."""
-    med = lambda xs: statistics.median(xs) if xs else None
+    def med(xs):
+        return statistics.median(xs) if xs else None
+
     return (med([r.wall for r in runs]), med([r.rss_mib for r in runs]),
             med([r.s_per_step for r in runs if r.s_per_step is not None]))
 

@@ -27,7 +27,9 @@ NETWORK_INPUTS = {"decomposition": ((3,), 2), "illumination": ((1, 1), 1), "rest
 
 
 def random_batch(stage, batch, patch, rng):
-    shape = lambda c: rng.random((batch, patch, patch, c), dtype=np.float32)
+    def shape(c):
+        return rng.random((batch, patch, patch, c), dtype=np.float32)
+
     if stage.name == "decomposition":
         return {"low": shape(3) * 0.2, "high": shape(3)}
     if stage.name == "illumination":

@@ -1,4 +1,4 @@
-"""TF1 <-> TF2 weight converter: `python -m kind_tf2.convert --src=PATH --dst=DIR [--to_tf1]`."""
+"""TF1 <-> TF2 weight converter: `tf1_to_tf2(src, dst)` and `tf2_to_tf1(src, dst)` (the `convert` command)."""
 
 import os
 
@@ -80,7 +80,5 @@ def tf2_to_tf1(src, dst, log=print):
     return written
 
 
-if __name__ == "__main__":
-    from kind_tf2.cli import run_command
-
-    run_command("convert")
+if __name__ == "__main__":  # a library module: the command line is kind-tf2's, not this file's
+    raise SystemExit("run `kind-tf2 convert` (or `python -m kind_tf2 convert`) with the same flags")

@@ -113,7 +113,7 @@ def describe():
 
 @dataclasses.dataclass(frozen=True)
 class Precision:
-    """A resolved `--mixed_precision`: `value` (None = float32, "bf16", "fp16"), why, and a warning or None."""
+    """A resolved `mixed_precision`: `value` (None = float32, "bf16", "fp16"), why, and a warning or None."""
 
     value: str
     reason: str

@@ -1,13 +1,7 @@
-"""Image operations of the original `utils.py` and `evaluate.py`, in TensorFlow."""
-
-import os
-import tempfile
+"""Image maths of the original `utils.py` and `evaluate.py`, in TensorFlow (files: `image_io`)."""
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
-
-from kind_tf2 import errors
 
 # skimage.color.rgb2gray weights (ITU-R BT.709), used by evaluate.py's denoise weight.
 SKIMAGE_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
@@ -25,51 +19,6 @@ def stretch(img):
     return (img - lo) / tf.maximum(hi - lo, 0.001)
 
 
-def pil_to_rgb_array(im):
-    """A PIL image as a uint8/uint16 `[H, W, 3]` array, whatever its mode.
-
-    RGB comes out untouched (the original's path). Grayscale, palette, RGBA (alpha dropped),
-    CMYK and 16-bit images are converted; the original crashed or mis-read these.
-    Returns (array, max_value) where max_value is 255 or 65535.
-    """
-    if im.mode == "RGB":
-        return np.asarray(im), 255
-    if im.mode.startswith("I"):  # 16-bit ("I;16*") or 32-bit integer grayscale
-        arr = np.asarray(im).astype(np.float64)
-        peak = 65535 if im.mode.startswith("I;16") or arr.max() > 255 else 255
-        arr = np.clip(arr, 0, peak)
-        return np.repeat(arr[:, :, None], 3, axis=2), peak
-    if im.mode == "F":
-        arr = np.clip(np.asarray(im, dtype=np.float64), 0, 255)
-        return np.repeat(arr[:, :, None], 3, axis=2), 255
-    return np.asarray(im.convert("RGB")), 255
-
-
-def read_raw(path):
-    """Decode an image file to `(pixels [H, W, 3], peak)` as `pil_to_rgb_array` gives them.
-
-    Raises ValueError naming the file when it is empty, truncated or not an image.
-    """
-    if os.path.getsize(path) == 0:
-        raise errors.DataError(f"{path}: empty file (0 bytes)")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return pil_to_rgb_array(im)
-    except (OSError, SyntaxError, ValueError) as err:
-        raise errors.DataError(f"{path}: not a readable image ({err})") from None
-
-
-def raw_to_float(pixels, peak):
-    """`read_raw`'s `(pixels, peak)` as float32 `[H, W, 3]` in [0, 1] (pixels / peak, no stretch)."""
-    return np.asarray(pixels, dtype=np.float32) / np.float32(peak)
-
-
-def read_rgb(path):
-    """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch)."""
-    return raw_to_float(*read_raw(path))
-
-
 def stretch_parameters(pixels):
     """`(lo, range)` float32 of `stretch` for 8-bit `pixels`: stretch(pixels / 255) == (pixels / 255 - lo) / range.
 
@@ -81,73 +30,10 @@ def stretch_parameters(pixels):
     return np.array([lo, np.maximum(hi - lo, np.float32(0.001))], np.float32)
 
 
-def load_image(path):
-    """The original `load_images`: float32 `[H, W, 3]`, RGB / 255 then min-max stretched to [0, 1]."""
-    return stretch(read_rgb(path)).numpy()
-
-
 def to_uint8(img):
     """The original `save_images` quantisation: `clip(x * 255, 0, 255)` truncated (not rounded)."""
     img = tf.convert_to_tensor(img)
     return tf.cast(tf.clip_by_value(img * 255.0, 0.0, 255.0), tf.uint8)
-
-
-def save_image(path, *images):
-    """Write images side by side as a PNG, like the original `save_images`.
-
-    images: arrays `[H, W, C]` or `[1, H, W, C]` with C in {1, 3}, values in [0, 1]; single-channel
-    images next to RGB ones are repeated to 3 channels. The file is written to a temporary name in
-    the same folder and renamed, so a partial PNG never exists under `path`.
-    Returns the written pixels, uint8 `[H, W]` or `[H, W, 3]`.
-    """
-    parts = []
-    for img in images:
-        arr = np.asarray(img)
-        if arr.ndim == 4:
-            arr = arr[0]
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        parts.append(arr)
-    if any(p.shape[2] == 3 for p in parts):
-        parts = [np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p for p in parts]
-    cat = np.concatenate(parts, axis=1)
-    pixels = to_uint8(cat).numpy()
-    if pixels.shape[2] == 1:
-        pixels = pixels[:, :, 0]
-    # zlib level 1: the same pixels, encoded 6x faster than PIL's default 6, files ~15 % larger.
-    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, "png", compress_level=1))
-    return pixels
-
-
-def atomic_write(path, write):
-    """Call `write(tmp)` on a temporary name in `path`'s folder, then rename it to `path`.
-
-    A reader never sees a partial file under `path`; on any error the temporary file is removed.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=os.path.splitext(path)[1],
-                               dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates 0600; a result file gets the mode any new file gets (0666 minus umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    """Write `text` to `path` through `atomic_write` (no partial file is ever seen)."""
-
-    def write(tmp):
-        with open(tmp, "w", newline="") as f:
-            f.write(text)
-
-    atomic_write(path, write)
 
 
 def augment(image, mode):

@@ -227,7 +227,7 @@ class IlluminationAdjustNet(_KinDNet):
 
 
 # The networks by their TF1 scope (the registry's name is the original's variable scope).
-NETWORKS = Registry("network", flag="scope")
+NETWORKS = Registry("network", field="scope")
 for _cls in (DecomNet, RestorationNet, IlluminationAdjustNet):
     NETWORKS.add(_cls.tf1_scope, _cls)
 

@@ -17,7 +17,7 @@ NO_RESTORATION = "none"  # `restoration="none"`: R_hat = R, the pipeline without
 class NoRestoration:
     """Stands in for Restoration_net when it is left out on purpose: returns the decomposed R as it is.
 
-    Asked for by name only (`restoration="none"`, `--restoration_checkpoint=none`), never as a fallback
+    Asked for by name only (`restoration="none"`; on the command line `--restoration_checkpoint=none`), never as a fallback
     for missing weights. It shows what the released DecomNet and Illumination_adjust_net give alone,
     i.e. what the restoration stage must add. r: `[N, H, W, 3]`, i: `[N, H, W, 1]`; returns r.
     """
@@ -147,7 +147,7 @@ class KinD:
     def enhance(self, x, ratio=5.0, high=None, return_all=False, tile=None, progress=None):
         """Enhance low-light images.
 
-        x: float32 `[N, H, W, 3]` in [0, 1] (as `image_ops.load_image` gives: already min-max
+        x: float32 `[N, H, W, 3]` in [0, 1] (as `image_io.load_image` gives: already min-max
         stretched over the whole image), any H, W >= 1.
         Without `high`: evaluate.py semantics, a constant ratio map (`ratio`, usually 0..5), the
         denoise weight on the decomposed reflectance, then fusion with the input.

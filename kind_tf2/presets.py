@@ -1,4 +1,4 @@
-"""Named training schedules of the three stages (`reproduce --preset=NAME`); `original` is the paper's code."""
+"""Named training schedules of the three stages (`ReproduceConfig.preset`, the `--preset` of `reproduce`); `original` is the paper's code."""
 
 import dataclasses
 
@@ -14,7 +14,7 @@ class Preset:
     stages: dict
 
 
-PRESETS = Registry("preset", flag="--preset")
+PRESETS = Registry("preset", field="preset")
 
 
 def register_preset(preset):
@@ -23,13 +23,13 @@ def register_preset(preset):
 
 
 def get(name):
-    """The preset `name`; RegistryError (a ConfigError) `--preset=name: expected one of ...` if there is none."""
+    """The preset `name`; RegistryError (a ConfigError) `preset=name: expected one of ...` if there is none."""
     return PRESETS.get_or_raise(name)
 
 
 register_preset(Preset("original", "the original scripts' hyper-parameters (about 116k restoration steps)", {}))
 
-# Synthetic scenes in about a minute on 2 CPU cores (`kind_tf2.quickstart`). With a few hundred
+# Synthetic scenes in about a minute on 2 CPU cores (`kind_tf2.reproduce.quickstart`). With a few hundred
 # steps instead of ~100k the original rate (1e-4) leaves every network near its initialisation (a
 # flat grey output), so the rates are higher. Chosen by measurement (issue 9): decomposition 600
 # steps, illumination 200, restoration 200 at batch 4, rates 2e-3, 1e-3, 5e-4. Issue 28: 32-px
@@ -39,7 +39,7 @@ register_preset(Preset("original", "the original scripts' hyper-parameters (abou
 # better, and the 0.80 floor is checked by the slow quickstart test). Checkpoints every 60 s and at the end instead of at
 # each of 200 epochs of 3 steps: the saves were 24-57 % of each stage's time. float32, not `auto`:
 # the quickstart's figures are then the same on every machine.
-register_preset(Preset("quickstart", "a minute on synthetic 96x128 scenes (kind_tf2.quickstart)", {
+register_preset(Preset("quickstart", "a minute on synthetic 96x128 scenes (the quickstart command)", {
     "decomposition": {"epochs": 200, "batch_size": 4, "patch_size": 32, "learning_rate": 2e-3, "checkpoint_every": 60},
     "illumination": {"epochs": 100, "batch_size": 4, "patch_size": 32, "learning_rate": 1e-3, "checkpoint_every": 60},
     "restoration": {"epochs": 100, "batch_size": 4, "patch_size": 32, "learning_rate": 5e-4, "checkpoint_every": 60},

@@ -19,20 +19,20 @@ def _defined_at(obj, depth):
 class Registry(collections.abc.Mapping):
     """A mapping from names to objects, filled by `register` / `add`; a name can be registered once.
 
-    `kind` says what the entries are ("loss term", "protocol", ...) and `flag` which command-line
-    flag picks one (used in messages: `--protocol=x: expected one of a, b`).
+    `kind` says what the entries are ("loss term", "protocol", ...) and `field` which config field
+    picks one (used in messages: `protocol=x: expected one of a, b`; the command line says the flag).
 
-        TERMS = Registry("loss term", flag="--loss")
+        TERMS = Registry("loss term", field="loss")
 
         @TERMS.register("l1")
         def l1(pred, target): ...
 
         TERMS.add("l2", l2_fn)          # the same without a decorator
-        TERMS.get_or_raise("l3")         # RegistryError: --loss=l3: expected one of l1, l2
+        TERMS.get_or_raise("l3")         # RegistryError: loss=l3: expected one of l1, l2
     """
 
-    def __init__(self, kind, flag=None):
-        self.kind, self.flag = kind, flag
+    def __init__(self, kind, field=None):
+        self.kind, self.field = kind, field
         self._items, self._where = {}, {}
 
     def add(self, name, obj, where=None):
@@ -55,10 +55,11 @@ class Registry(collections.abc.Mapping):
         return add
 
     def get_or_raise(self, name):
-        """The entry `name`, or RegistryError `--flag=name: expected one of ...` (the kind when there is no flag)."""
+        """The entry `name`, or RegistryError `field=name: expected one of ...` (the kind when there is no field)."""
         if name not in self._items:
-            what = f"{self.flag}={name}" if self.flag else f"{self.kind} {name!r}"
-            raise RegistryError(f"{what}: expected one of {', '.join(self._items)}")
+            what = f"{self.field}={name}" if self.field else f"{self.kind} {name!r}"
+            raise RegistryError(f"{what}: expected one of {', '.join(self._items)}",
+                                fields=(self.field,) if self.field else ())
         return self._items[name]
 
     def __getitem__(self, name):

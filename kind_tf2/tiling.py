@@ -23,7 +23,7 @@ def parse_tile(value, name="tile"):
     """`tile` as given by a caller or flag -> None (whole image), "auto" or a positive multiple of GRID.
 
     Accepts None, "auto", "none" / "0" / 0 (never tile) and ints or digit strings. Raises ValueError
-    starting `<name>=<value>:` (name: how the caller knows the setting, e.g. "--tile").
+    starting `<name>=<value>:` (name: the config field, said as its flag by the command line).
     """
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "0", "off")):
         return None
@@ -32,11 +32,13 @@ def parse_tile(value, name="tile"):
     try:
         tile = int(value)
     except (TypeError, ValueError):
-        raise errors.ConfigError(f"{name}={value}: expected auto, none or a multiple of {GRID} (pixels)") from None
+        raise errors.ConfigError(f"{name}={value}: expected auto, none or a multiple of {GRID} (pixels)",
+                                 fields=(name,)) from None
     if tile == 0:
         return None
     if tile < 0 or tile % GRID or tile != float(value):
-        raise errors.ConfigError(f"{name}={value}: expected a positive multiple of {GRID}, the networks' pooling grid")
+        raise errors.ConfigError(f"{name}={value}: expected a positive multiple of {GRID}, the networks' pooling grid",
+                                 fields=(name,))
     return tile
 
 

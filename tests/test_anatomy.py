@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kind_tf2 import anatomy
+from kind_tf2.studies import anatomy
 
 
 @pytest.fixture(scope="module")
@@ -109,4 +109,4 @@ def test_perceptual_is_measured_with_vgg_weights_and_named_without(real_lol, tmp
     assert r[0] == 0.0 and r[1] > 0.0, r
     cfg.vgg_weights, cfg.terms = None, None  # every term: perceptual is left out, and says why
     chosen, skipped = anatomy.choose_terms(cfg, True, 48)
-    assert "perceptual" not in chosen and ("perceptual", "needs --vgg_weights") in skipped
+    assert "perceptual" not in chosen and ("perceptual", "needs vgg_weights") in skipped

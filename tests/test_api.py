@@ -15,9 +15,9 @@ def test_attributes_are_the_keras_models(kind):
     assert isinstance(kind.restoration, models.RestorationNet)
     assert isinstance(kind.illumination, models.IlluminationAdjustNet)
     x = np.random.default_rng(0).random((1, 9, 7, 3)).astype(np.float32)
-    r, l = kind.decom(x)
-    assert kind.restoration(r, l).shape == (1, 9, 7, 3)
-    assert kind.illumination(l, np.full((1, 9, 7, 1), 2.0, np.float32)).shape == (1, 9, 7, 1)
+    r, i = kind.decom(x)
+    assert kind.restoration(r, i).shape == (1, 9, 7, 3)
+    assert kind.illumination(i, np.full((1, 9, 7, 1), 2.0, np.float32)).shape == (1, 9, 7, 1)
 
 
 def test_missing_network_is_an_error_not_random_weights(ref, tmp_path):

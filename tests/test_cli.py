@@ -7,8 +7,8 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import ENV, REPO, copy_checkout
+
 from kind_tf2 import cli, errors
 from kind_tf2.cli.runner import exit_status
 
@@ -37,13 +37,13 @@ JOB = {
     "train-restoration": ("kind_tf2.training.engine:train", []),
     "evaluate": ("kind_tf2.evaluation:evaluate", ["--input_dir={tmp}/no_images"]),
     "reproduce": ("kind_tf2.reproduce:reproduce", ["--out={tmp}/run"]),
-    "lab": ("kind_tf2.lab:run_lab", []),
-    "golden": ("kind_tf2.golden:read_manifest", ["check", "--golden={tmp}/no_golden"]),
-    "anatomy": ("kind_tf2.anatomy:run", ["--images={tmp}/no_images"]),
-    "export": ("kind_tf2.export:parse_formats", []),
+    "lab": ("kind_tf2.studies.lab:run_lab", []),
+    "golden": ("kind_tf2.deploy.golden:read_manifest", ["check", "--golden={tmp}/no_golden"]),
+    "anatomy": ("kind_tf2.studies.anatomy:run", ["--images={tmp}/no_images"]),
+    "export": ("kind_tf2.deploy.export:parse_formats", []),
     "convert": ("kind_tf2.convert:tf1_to_tf2", ["--src={tmp}/no_weights", "--dst={tmp}/converted"]),
-    "baselines": ("kind_tf2.baselines:run", ["--data_dir={tmp}/nowhere"]),
-    "quickstart": ("kind_tf2.quickstart:quickstart", ["--out={tmp}/q"]),
+    "baselines": ("kind_tf2.studies.baselines:run", ["--data_dir={tmp}/nowhere"]),
+    "quickstart": ("kind_tf2.reproduce.quickstart:quickstart", ["--out={tmp}/q"]),
     "synthesize": ("kind_tf2.data.synthesize:synthesize", ["--out={tmp}/syn"]),
 }
 _BUG = """
@@ -186,3 +186,25 @@ def test_installed_non_editable_next_to_another_evaluate(tmp_path):
         paths = [line.split(",")[0] for line in f if line.strip()]
     outside = [p for p in paths if not (p.startswith(("kind_tf2/", record + "/")) or p.endswith("bin/kind-tf2"))]
     assert not outside, outside
+
+
+def test_library_fields_are_said_as_the_flags_that_set_them():
+    from kind_tf2.cli.commands import reproduce_flag
+    from kind_tf2.cli.runner import flag_message
+
+    def plain(field, section):
+        return f"--{field}"
+
+    both = errors.ConfigError("protocol=gt_mean needs high_dir (the ground-truth folder)", fields=("protocol", "high_dir"))
+    assert flag_message(both, plain) == "--protocol=gt_mean needs --high_dir (the ground-truth folder)"
+    # A field's name inside a path or a file name is left alone.
+    named = errors.DataError("golden=/runs/golden: no golden.json (write one with `record`)", fields=("golden",))
+    assert flag_message(named, plain) == "--golden=/runs/golden: no golden.json (write one with `record`)"
+    # reproduce: a stage's own setting is its prefixed flag; other fields keep the stage in front.
+    stage = errors.ConfigError("epochs=0: must be a whole number >= 1", fields=("epochs",), section="restoration")
+    assert str(stage) == "restoration: epochs=0: must be a whole number >= 1"
+    assert flag_message(stage, reproduce_flag) == "--restoration_epochs=0: must be a whole number >= 1"
+    other = errors.ConfigError("vgg_weights=v.h5: file does not exist", fields=("vgg_weights",), section="restoration")
+    assert flag_message(other, reproduce_flag) == "restoration: --vgg_weights=v.h5: file does not exist"
+    given = errors.ConfigError("given.illumination=/x: no such checkpoint folder or file", fields=("given.illumination",))
+    assert flag_message(given, reproduce_flag) == "--illumination_checkpoint=/x: no such checkpoint folder or file"

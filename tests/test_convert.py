@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import REPO
+
 from kind_tf2 import checkpoints, convert, models
 
 
@@ -24,7 +24,7 @@ def test_round_trip_tf1_tf2_tf1_is_bit_exact(ref, tmp_path):
     )
     prefixes = convert.tf2_to_tf1(str(tmp_path / "tf2"), str(tmp_path / "tf1"), log=_quiet)
     assert len(prefixes) == 3
-    for scope, sub in checkpoints.TF1_SUBDIR.items():
+    for sub in checkpoints.TF1_SUBDIR.values():
         original = checkpoints.read_tensors(checkpoints.resolve_prefix(os.path.join(src, sub)))
         back = checkpoints.read_tensors(checkpoints.resolve_prefix(str(tmp_path / "tf1" / sub)))
         assert sorted(back) == sorted(original)
@@ -84,13 +84,13 @@ def test_to_tf1_restores_in_a_compat_v1_graph_with_a_saver(ref, tmp_path):
 def test_cli_converts_and_fails_with_message(ref, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     ok = subprocess.run(
-        [sys.executable, "-m", "kind_tf2.convert", f"--src={os.path.join(ref, 'checkpoints', 'decom_net_train')}",
+        [sys.executable, "-m", "kind_tf2", "convert", f"--src={os.path.join(ref, 'checkpoints', 'decom_net_train')}",
          f"--dst={tmp_path / 'out'}"], capture_output=True, text=True, cwd=REPO, env=env,
     )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "out" / "decom.weights.h5").is_file()
     bad = subprocess.run(
-        [sys.executable, "-m", "kind_tf2.convert", f"--src={tmp_path / 'nothing'}", f"--dst={tmp_path / 'x'}"],
+        [sys.executable, "-m", "kind_tf2", "convert", f"--src={tmp_path / 'nothing'}", f"--dst={tmp_path / 'x'}"],
         capture_output=True, text=True, cwd=REPO, env=env,
     )
     assert bad.returncode != 0 and "nothing" in bad.stderr

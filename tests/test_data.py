@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kind_tf2 import image_ops
+from kind_tf2 import image_io
 from kind_tf2.data import lol
 from kind_tf2.data.patches import PatchSampler
 
@@ -39,11 +39,11 @@ def test_pair_images_come_one_at_a_time_lows_then_highs_and_sizes_are_checked_fi
     pairs = lol.pair_files(str(tmp_path))
     images = lol.iter_pair_images(pairs)
     got = list(images)
-    expected = [image_ops.load_image(p[1]) for p in pairs] + [image_ops.load_image(p[2]) for p in pairs]
+    expected = [image_io.load_image(p[1]) for p in pairs] + [image_io.load_image(p[2]) for p in pairs]
     assert len(got) == 6 and all(np.array_equal(a, b) for a, b in zip(got, expected))
     # A size mismatch is found from the headers, before any image is decoded.
     _img(tmp_path / "high" / "3.png", h=6)
-    monkeypatch.setattr(image_ops, "load_image", lambda path: pytest.fail(f"decoded {path}"))
+    monkeypatch.setattr(image_io, "load_image", lambda path: pytest.fail(f"decoded {path}"))
     with pytest.raises(lol.DatasetError, match=r"3.png \(low \(4, 5\), high \(6, 5\)\)"):
         lol.iter_pair_images(pairs)
 
@@ -109,7 +109,7 @@ def test_small_images_are_refused_by_name():
 
 def test_8bit_stack_gives_the_float_patches_of_load_image(tmp_path):
     # LOL is 8-bit: the sampler keeps it as uint8 and stretches each patch. Its batches must be
-    # the float32 patches cut from `image_ops.load_image` arrays, bit for bit, through tf.data.
+    # the float32 patches cut from `image_io.load_image` arrays, bit for bit, through tf.data.
     rng = np.random.default_rng(3)
     for sub in ("low", "high"):
         (tmp_path / sub).mkdir()
@@ -158,8 +158,8 @@ def test_a_16bit_image_makes_the_whole_stack_float32(tmp_path):
     assert scales is None and arrays["low"].dtype == arrays["high"].dtype == np.float32
     assert any("01.png is not 8-bit RGB" in line for line in lines)
     for k, (_, low_path, high_path) in enumerate(pairs):
-        np.testing.assert_array_equal(arrays["low"][k], image_ops.load_image(low_path))
-        np.testing.assert_array_equal(arrays["high"][k], image_ops.load_image(high_path))
+        np.testing.assert_array_equal(arrays["low"][k], image_io.load_image(low_path))
+        np.testing.assert_array_equal(arrays["high"][k], image_io.load_image(high_path))
 
 
 def test_host_stack_takes_tiling_views_whole_and_assembles_anything_else():
@@ -223,7 +223,7 @@ def test_threaded_decoding_keeps_file_order_and_names_a_broken_file(tmp_path):
         path = tmp_path / f"{k:02d}.png"
         Image.fromarray(rng.integers(0, 255, (5 + k, 7, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
-    decoded = list(lol._in_threads(image_ops.read_raw, paths, workers=2, ahead=4))
+    decoded = list(lol._in_threads(image_io.read_raw, paths, workers=2, ahead=4))
     assert [d[0].shape[0] for d in decoded] == [5 + k for k in range(11)]
     for (pixels, peak), path in zip(decoded, paths):
         assert peak == 255
@@ -231,8 +231,8 @@ def test_threaded_decoding_keeps_file_order_and_names_a_broken_file(tmp_path):
     pairs = [(str(k), paths[k], paths[k]) for k in range(11)]
     lows, highs = lol.load_pairs(pairs)
     for k, path in enumerate(paths):
-        np.testing.assert_array_equal(lows[k], image_ops.load_image(path))
-        np.testing.assert_array_equal(highs[k], image_ops.load_image(path))
+        np.testing.assert_array_equal(lows[k], image_io.load_image(path))
+        np.testing.assert_array_equal(highs[k], image_io.load_image(path))
     (tmp_path / "06.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(ValueError, match="06.png: not a readable image"):
-        list(lol._in_threads(image_ops.read_raw, paths, workers=2, ahead=4))
+        list(lol._in_threads(image_io.read_raw, paths, workers=2, ahead=4))

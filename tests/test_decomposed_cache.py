@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kind_tf2 import checkpoints, image_ops, models
-from kind_tf2.cli.commands import train_stage
+from kind_tf2 import checkpoints, image_io, models
 from kind_tf2.cli.flags import decom_cache_dir
 from kind_tf2.data import decomposed, lol, synthesize
 from kind_tf2.training import engine, stages
@@ -22,7 +21,7 @@ def _train(stage, data, folder, cache, decom, lines):
     cfg = engine.TrainConfig(data_dir=data, checkpoint_dir=str(folder), decom_checkpoint=decom, epochs=2,
                              batch_size=2, patch_size=32, eval_every=100, export_tf1=False, deterministic=True,
                              decom_cache=str(cache))
-    assert train_stage(stage, cfg, log=lines.append) == 0, lines[-5:]
+    engine.train(stage, cfg, log=lines.append)
     net = models.build_network(stage.scope)
     net.load_weights(checkpoints.weights_file(str(folder), stage.scope))
     return checkpoints.network_tensors(net)
@@ -53,7 +52,7 @@ def test_cached_values_are_the_networks_outputs_and_the_key_follows_the_images(r
     net = models.build_network(models.DECOM_SCOPE)
     checkpoints.load_network_weights(net, decom_dir)
     pairs = lol.pair_files(os.path.join(data, "our485"))
-    _, i_low = net(image_ops.load_image(pairs[0][1])[None], training=False)
+    _, i_low = net(image_io.load_image(pairs[0][1])[None], training=False)
     with np.load(tmp_path / "cache" / key / "i_low.npz") as z:
         assert len(z.files) == len(pairs)
         np.testing.assert_array_equal(z["arr_0"], i_low[0].numpy())

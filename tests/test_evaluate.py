@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
-from kind_tf2 import evaluation
-from kind_tf2.cli.commands import evaluate_status
+from kind_tf2 import evaluation, image_io
+from kind_tf2.errors import ConfigError, RegistryError
 
 
 def _agreement(ours_path, ref_path):
@@ -81,11 +81,12 @@ def _good(folder):
     Image.fromarray(rng.integers(0, 80, (24, 30, 3), dtype=np.uint8)).save(folder / "good.png")
 
 
-def _run(kind, inp, out, **kw):
-    lines, errors = [], []
+def _run(kind, inp, out, lines=None, **kw):
+    """The evaluate job in process: (result, progress lines, per-image failures); a job-level error raises."""
+    lines, failures = [] if lines is None else lines, []
     cfg = evaluation.EvalConfig(input_dir=str(inp), output_dir=str(out), **kw)
-    rc = evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind)
-    return rc, lines, errors
+    result = evaluation.evaluate(cfg, log=lines.append, warn=failures.append, kind=kind)
+    return result, lines, failures
 
 
 def _gray(p):
@@ -131,10 +132,10 @@ def test_unusual_images_are_converted_and_enhanced(kind, tmp_path, make):
     inp, out = tmp_path / "in", tmp_path / "out"
     inp.mkdir()
     name, (h, w) = make(inp)
-    rc, lines, errors = _run(kind, inp, out)
-    assert rc == 0 and not errors, errors
-    result = np.asarray(Image.open(out / evaluation.output_name(name)))
-    assert result.shape == (h, w, 3)
+    result, lines, errors = _run(kind, inp, out)
+    assert result.ok and not errors, errors
+    pixels = np.asarray(Image.open(out / image_io.output_name(name)))
+    assert pixels.shape == (h, w, 3)
     assert any(name in line and "->" in line for line in lines)  # progress line
 
 
@@ -161,11 +162,11 @@ def test_broken_files_fail_alone(kind, tmp_path, make):
     inp.mkdir()
     _good(inp)
     name, reason = make(inp)
-    rc, lines, errors = _run(kind, inp, out)
-    assert rc == 1
+    result, lines, errors = _run(kind, inp, out)
+    assert not result.ok and result.failures == [(str(inp / name), errors[0])]
     assert len(errors) == 1 and name in errors[0] and reason in errors[0] and "\n" not in errors[0]
     assert (out / "good_kindle.png").is_file()  # the other file is still processed
-    assert not (out / evaluation.output_name(name)).exists()
+    assert not (out / image_io.output_name(name)).exists()
     assert "1 failed" in lines[-1]
 
 
@@ -173,8 +174,10 @@ def test_empty_input_folder_is_reported(kind, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
     (inp / "readme.txt").write_text("no images here")
-    rc, lines, errors = _run(kind, inp, tmp_path / "out")
-    assert rc == 1 and "no images" in errors[0] and str(inp) in errors[0]
+    lines = []
+    with pytest.raises(evaluation.EvalError, match="input_dir=.*: no images") as raised:
+        _run(kind, inp, tmp_path / "out", lines)
+    assert str(inp) in str(raised.value) and raised.value.fields == ("input_dir",)
     assert any("readme.txt" in line for line in lines)
 
 
@@ -182,8 +185,8 @@ def test_output_dir_equal_to_input_dir_is_refused(kind, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
     _good(inp)
-    rc, _, errors = _run(kind, inp, tmp_path / "in" / ".." / "in")
-    assert rc == 1 and "refusing" in errors[0]
+    with pytest.raises(evaluation.EvalError, match="output_dir=.* is input_dir: refusing"):
+        _run(kind, inp, tmp_path / "in" / ".." / "in")
     assert sorted(os.listdir(inp)) == ["good.png"]
 
 
@@ -198,8 +201,8 @@ def test_interrupted_write_leaves_no_partial_png(kind, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    rc, _, errors = _run(kind, inp, out, grid=False)
-    assert rc == 1 and "disk full" in errors[0] and "good.png" in errors[0]
+    result, _, errors = _run(kind, inp, out, grid=False)
+    assert not result.ok and "disk full" in errors[0] and "good.png" in errors[0]
     assert os.listdir(out) == []  # neither good_kindle.png nor a temporary file
 
 
@@ -210,8 +213,8 @@ def test_ground_truth_size_mismatch_and_missing(kind, tmp_path):
     _good(inp)
     Image.new("RGB", (30, 24)).save(inp / "other.png")
     Image.new("RGB", (31, 24)).save(high / "good.png")
-    rc, _, errors = _run(kind, inp, out, high_dir=str(high))
-    assert rc == 1 and len(errors) == 2
+    result, _, errors = _run(kind, inp, out, high_dir=str(high))
+    assert not result.ok and len(errors) == 2
     assert any("good.png" in e and "differs" in e for e in errors)
     assert any("other.png" in e and "no ground truth" in e for e in errors)
 
@@ -251,24 +254,24 @@ def test_gt_mean_protocol_output_proportional_to_ground_truth_scores_inf(tmp_pat
     Image.fromarray(gt // 2).save(tmp_path / "low" / "a.png")
     Image.fromarray(gt).save(tmp_path / "high" / "a.png")
     out = tmp_path / "out"
-    rc, lines, errors = _run(_ScaledInput(), tmp_path / "low", out, high_dir=str(tmp_path / "high"),
-                             protocol="gt_mean")
-    assert rc == 0, errors
+    result, lines, errors = _run(_ScaledInput(), tmp_path / "low", out, high_dir=str(tmp_path / "high"),
+                                 protocol="gt_mean")
+    assert result.ok, errors
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["protocol"] == "gt_mean" and doc["images"][0]["psnr"] == float("inf")
     np.testing.assert_array_equal(np.asarray(Image.open(out / "a_kindle.png")), gt)
     assert any(line.startswith("protocol: gt_mean") for line in lines)
     assert any("not comparable with gt_mean" in line for line in lines)
     # Without the alignment the same output is far from the ground truth.
-    rc, _, _ = _run(_ScaledInput(), tmp_path / "low", tmp_path / "fixed", high_dir=str(tmp_path / "high"),
-                    protocol="fixed_ratio")
+    _run(_ScaledInput(), tmp_path / "low", tmp_path / "fixed", high_dir=str(tmp_path / "high"), protocol="fixed_ratio")
     assert json.loads((tmp_path / "fixed" / "metrics.json").read_text())["images"][0]["psnr"] < 15
 
 
 def test_gt_mean_without_ground_truth_is_refused(tmp_path):
     _good(tmp_path)
-    rc, _, errors = _run(_ScaledInput(), tmp_path, tmp_path / "out", protocol="gt_mean")
-    assert rc == 1 and "--protocol=gt_mean needs --high_dir" in errors[0]
+    with pytest.raises(ConfigError, match="protocol=gt_mean needs high_dir") as raised:
+        _run(_ScaledInput(), tmp_path, tmp_path / "out", protocol="gt_mean")
+    assert raised.value.fields == ("protocol", "high_dir")
 
 
 def test_written_files_follow_the_umask(kind, tmp_path):
@@ -279,10 +282,10 @@ def test_written_files_follow_the_umask(kind, tmp_path):
     Image.open(inp / "good.png").save(high / "good.png")
     old = os.umask(0o022)
     try:
-        rc, _, errors = _run(kind, inp, out, high_dir=str(high))
+        result, _, errors = _run(kind, inp, out, high_dir=str(high))
     finally:
         os.umask(old)
-    assert rc == 0, errors
+    assert result.ok, errors
     names = sorted(os.listdir(out))
     assert names == ["comparison_grid.png", "good_kindle.png", "metrics.csv", "metrics.json"]
     for name in names:
@@ -299,15 +302,15 @@ def test_unpaired_real_photos_get_no_reference_scores(kind, real_lol, tmp_path):
     for name in ("1.png", "22.png"):
         shutil.copy(os.path.join(real_lol, "eval15", "low", name), inp)
     Image.open(inp / "1.png").crop((100, 100, 150, 150)).save(inp / "small.png")
-    rc, lines, errors = _run(kind, inp, tmp_path / "out")
-    assert rc == 0 and not errors, errors
+    result, lines, errors = _run(kind, inp, tmp_path / "out")
+    assert result.ok and not errors, errors
     warned = [line for line in lines if "small.png" in line and "not scored" in line]
     assert len(warned) == 1 and "96x192" in warned[0] and "50x50" in warned[0], lines
     doc = json.loads((tmp_path / "out" / "metrics.json").read_text())
     rows = {r["image"]: r for r in doc["images"]}
     assert set(rows) == {"1.png", "22.png", "small.png"}
     for name in ("1.png", "22.png"):
-        out = np.asarray(Image.open(tmp_path / "out" / evaluation.output_name(name)))
+        out = np.asarray(Image.open(tmp_path / "out" / image_io.output_name(name)))
         low = np.asarray(Image.open(inp / name).convert("RGB"))
         # The recorded values are the metrics of the saved PNG and of the input file.
         assert rows[name]["niqe"] == pytest.approx(metrics.niqe(out), abs=1e-9)
@@ -320,7 +323,7 @@ def test_metrics_flag_is_checked(kind, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
     _good(inp)
-    rc, _, errors = _run(kind, inp, tmp_path / "out", metrics="psnr")
-    assert rc == 1 and errors == ["error: --metrics=psnr: psnr need(s) the ground truth (--high_dir)"]
-    rc, _, errors = _run(kind, inp, tmp_path / "out", metrics="niqe,sharpness")
-    assert rc == 1 and errors[0].startswith("error: --metrics=sharpness: expected default or one of psnr, ssim_rgb")
+    with pytest.raises(ConfigError, match=r"^metrics=psnr: psnr need\(s\) the ground truth \(high_dir\)$"):
+        _run(kind, inp, tmp_path / "out", metrics="psnr")
+    with pytest.raises(RegistryError, match="^metrics=sharpness: expected default or one of psnr, ssim_rgb"):
+        _run(kind, inp, tmp_path / "out", metrics="niqe,sharpness")

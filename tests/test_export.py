@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from kind_tf2 import export
+from kind_tf2.deploy import export
 
 IMAGES = (("4", "4.bmp"), ("22", "22.png"), ("04", "04.JPG"))
 

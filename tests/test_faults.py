@@ -10,11 +10,10 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ENV, REPO
 
-from conftest import REPO, ENV
 from kind_tf2 import checkpoints, models
-from kind_tf2.cli.commands import train_stage
-from kind_tf2.training import engine
+from kind_tf2.training import engine, faults
 
 # 8 training pairs at batch 2: 4 steps per epoch.
 ARGS = ["--batch_size=2", "--patch_size=32", "--log_every=1", "--eval_every=100"]
@@ -171,7 +170,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_line_naming_it(lol, tmp_path
     assert _float_arrays_finite(_checkpoint_tensors(latest)) == []
 
 
-def test_full_disk_during_the_tf1_export_and_the_samples_names_the_path(lol, tmp_path, monkeypatch, capsys):
+def test_full_disk_during_the_tf1_export_and_the_samples_names_the_path(lol, tmp_path, monkeypatch):
     import errno
 
     cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=str(tmp_path / "tf1_full"), epochs=1, batch_size=4,
@@ -184,17 +183,19 @@ def test_full_disk_during_the_tf1_export_and_the_samples_names_the_path(lol, tmp
     from kind_tf2.training import stages
 
     lines = []
-    assert train_stage(stages.Decomposition(), cfg, log=lines.append) == 1
     tf1 = os.path.join(cfg.checkpoint_dir, "tf1")
-    assert capsys.readouterr().err == f"error: cannot write the TF1 checkpoint {tf1}: No space left on device\n"
+    with pytest.raises(faults.WriteFailed) as raised:
+        engine.train(stages.Decomposition(), cfg, log=lines.append)
+    assert str(raised.value) == f"cannot write the TF1 checkpoint {tf1}: No space left on device"
     assert tf.train.latest_checkpoint(cfg.checkpoint_dir).endswith("ckpt-2")  # 8 images at batch 4
     monkeypatch.undo()
 
     cfg.checkpoint_dir, cfg.epochs = str(tmp_path / "samples_full"), 1
     monkeypatch.setattr(stages.Decomposition, "write_samples", no_space)
-    assert train_stage(stages.Decomposition(), cfg, log=lines.append) == 1
     samples = os.path.join(cfg.checkpoint_dir, "samples")
-    assert capsys.readouterr().err == f"error: cannot write the samples of epoch 1 in {samples}: No space left on device\n"
+    with pytest.raises(faults.WriteFailed) as raised:
+        engine.train(stages.Decomposition(), cfg, log=lines.append)
+    assert str(raised.value) == f"cannot write the samples of epoch 1 in {samples}: No space left on device"
     assert tf.train.latest_checkpoint(cfg.checkpoint_dir).endswith("ckpt-2")  # saved before the samples
 
 

@@ -8,13 +8,14 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from kind_tf2 import checkpoints, golden, models, testing
+
+from kind_tf2 import checkpoints, models, testing
+from kind_tf2.deploy import golden
 
 
 def _cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "kind_tf2.golden", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "kind_tf2", "golden", *args], capture_output=True, text=True,
                           check=False, cwd=REPO)
     return proc.returncode, proc.stdout, proc.stderr
 

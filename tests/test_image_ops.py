@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kind_tf2 import image_ops
+from kind_tf2 import files, image_io, image_ops
 
 
 def test_stretch_is_per_image_min_max():
@@ -91,7 +91,7 @@ def test_save_image_writes_side_by_side_png_atomically(tmp_path):
     a = np.zeros((3, 4, 3), np.float32)
     b = np.ones((1, 3, 4, 1), np.float32)
     path = tmp_path / "x.png"
-    image_ops.save_image(str(path), a, b)
+    image_io.save_image(str(path), a, b)
     out = np.asarray(Image.open(path))
     assert out.shape == (3, 8, 3) and out[:, :4].max() == 0 and out[:, 4:].min() == 255
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
@@ -100,18 +100,18 @@ def test_save_image_writes_side_by_side_png_atomically(tmp_path):
 def test_read_rgb_converts_modes_and_rejects_bad_files(tmp_path):
     gray = tmp_path / "g.png"
     Image.fromarray(np.full((2, 3), 51, np.uint8), "L").save(gray)
-    np.testing.assert_allclose(image_ops.read_rgb(str(gray)), 0.2)
+    np.testing.assert_allclose(image_io.read_rgb(str(gray)), 0.2)
     rgba = tmp_path / "a.png"
     Image.fromarray(np.full((2, 2, 4), 102, np.uint8), "RGBA").save(rgba)
-    assert image_ops.read_rgb(str(rgba)).shape == (2, 2, 3)
+    assert image_io.read_rgb(str(rgba)).shape == (2, 2, 3)
     empty = tmp_path / "e.png"
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match="e.png"):
-        image_ops.read_rgb(str(empty))
+        image_io.read_rgb(str(empty))
     junk = tmp_path / "j.png"
     junk.write_bytes(b"not an image at all")
     with pytest.raises(ValueError, match="j.png"):
-        image_ops.read_rgb(str(junk))
+        image_io.read_rgb(str(junk))
 
 
 def test_gradient_min_max_is_global_across_replicas(two_cpu_strategy):
@@ -132,13 +132,12 @@ def test_atomic_write_gives_the_mode_of_a_new_file(tmp_path):
     # mkstemp makes 0600 files; results (reports, PNGs) must be as readable as any file the user creates.
     import os
 
-    from kind_tf2 import image_ops
 
     old = os.umask(0o022)
     try:
-        image_ops.atomic_write_text(str(tmp_path / "a.txt"), "x")
+        files.atomic_write_text(str(tmp_path / "a.txt"), "x")
         os.umask(0o077)
-        image_ops.atomic_write_text(str(tmp_path / "b.txt"), "y")
+        files.atomic_write_text(str(tmp_path / "b.txt"), "y")
     finally:
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

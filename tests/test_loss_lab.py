@@ -8,11 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ENV, REPO
 
-from conftest import REPO, ENV
-from kind_tf2 import checkpoints, errors, lab, losses, models
-from kind_tf2.cli.commands import train_stage
-from kind_tf2.cli.runner import exit_status
+from kind_tf2 import checkpoints, errors, losses, models
+from kind_tf2.studies import lab
 from kind_tf2.training import engine, stages
 
 
@@ -20,7 +19,7 @@ def _quick_decom(data_dir, folder):
     """A DecomNet trained for one epoch: enough for the stages after it to have inputs."""
     cfg = engine.TrainConfig(data_dir=data_dir, checkpoint_dir=folder, epochs=1, batch_size=4, patch_size=32,
                              eval_every=100, export_tf1=False)
-    assert train_stage(stages.Decomposition(), cfg, log=lambda line: None) == 0
+    engine.train(stages.Decomposition(), cfg, log=lambda line: None)
     return folder
 
 
@@ -56,18 +55,19 @@ def test_spec_parsing_and_canonical_form():
     ("restoration", "ms_ssim(scales=2.5):1", "must be an integer"),
     ("restoration", "l1:1,l1:2", "appears twice"),
     ("restoration", "l1:1,(", "unbalanced"),
-    ("restoration", "perceptual:1", "perceptual needs --vgg_weights"),
-    ("restoration", "ssim:1", "ssim needs patches of at least 11 px; --patch_size=8"),
+    ("restoration", "perceptual:1", "perceptual needs vgg_weights"),
+    ("restoration", "ssim:1", "ssim needs patches of at least 11 px; patch_size=8"),
     ("restoration", "exposure(patch=16):1", "exposure needs patches of at least 16 px"),
     ("illumination", "color:1", "color needs 3-channel images; this stage's have 1"),
     ("decomposition", "l1:1", "'l1' is not one of recon_loss_high"),
     ("decomposition", "equal_R_loss", "give a weight"),
 ])
-def test_bad_specs_stop_before_training_naming_the_culprit(stage, spec, culprit, tmp_path, capsys):
+def test_bad_specs_stop_before_training_naming_the_culprit(stage, spec, culprit, tmp_path):
     cfg = engine.TrainConfig(data_dir=str(tmp_path / "no_data"), checkpoint_dir=str(tmp_path / "run"),
                              decom_checkpoint=str(tmp_path / "no_decom"), patch_size=8, loss=spec)
-    assert train_stage(stages.STAGES[stage](), cfg, log=lambda line: None) == 1
-    err = capsys.readouterr().err.strip()
+    with pytest.raises(errors.ConfigError) as raised:
+        engine.train(stages.STAGES[stage](), cfg, log=lambda line: None)
+    err = str(raised.value)
     assert culprit in err and err.count("\n") == 0, err
     assert not (tmp_path / "run").exists()  # nothing was trained or written
 
@@ -78,10 +78,11 @@ def test_bad_spec_from_the_command_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: unknown loss term 'foo'")
 
 
-def test_missing_vgg_file_is_named(tmp_path, capsys):
+def test_missing_vgg_file_is_named(tmp_path):
     cfg = engine.TrainConfig(loss="perceptual:1", vgg_weights=str(tmp_path / "vgg.h5"), patch_size=48)
-    assert train_stage(stages.Restoration(), cfg, log=lambda line: None) == 1
-    assert "vgg.h5: file does not exist" in capsys.readouterr().err
+    with pytest.raises(losses.SpecError, match="^vgg_weights=.*vgg.h5: file does not exist$") as raised:
+        engine.train(stages.Restoration(), cfg, log=lambda line: None)
+    assert raised.value.fields == ("vgg_weights",)
 
 
 # ---- the stage scripts with --loss ----------------------------------------------------------------------
@@ -104,17 +105,17 @@ def test_restoration_and_illumination_train_with_a_spec(lol, decom, tmp_path):
         assert f"loss/{component}" in tags and len(tags[f"loss/{component}"][0]) >= 1
 
 
-def test_resume_with_another_loss_is_refused(lol, decom, tmp_path, capsys, saved_epoch):
+def test_resume_with_another_loss_is_refused(lol, decom, tmp_path, saved_epoch):
     cfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=str(tmp_path / "r"), decom_checkpoint=decom, epochs=1,
                              batch_size=2, patch_size=32, eval_every=100, export_tf1=False, loss="l1:1")
-    assert train_stage(stages.Illumination(), cfg, log=lambda line: None) == 0
+    engine.train(stages.Illumination(), cfg, log=lambda line: None)
     cfg.epochs, cfg.loss = 2, "l2:1"
-    assert train_stage(stages.Illumination(), cfg, log=lambda line: None) == 1
-    err = capsys.readouterr().err
-    assert "--loss='l1:1'" in err and "another --checkpoint_dir" in err
+    with pytest.raises(errors.ResumeError, match="trained with loss='l1:1'.* another checkpoint_dir") as raised:
+        engine.train(stages.Illumination(), cfg, log=lambda line: None)
+    assert raised.value.fields == ("loss", "checkpoint_dir")
     assert saved_epoch(tmp_path / "r") == 1
     cfg.loss = "l1"  # the same objective, written differently: resumes
-    assert train_stage(stages.Illumination(), cfg, log=lambda line: None) == 0
+    engine.train(stages.Illumination(), cfg, log=lambda line: None)
     assert saved_epoch(tmp_path / "r") == 2
 
 
@@ -171,13 +172,13 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
     illum = str(tmp_path / "illum")
     icfg = engine.TrainConfig(data_dir=lol, checkpoint_dir=illum, decom_checkpoint=decom, epochs=1, batch_size=2,
                               patch_size=32, eval_every=100, export_tf1=False)
-    assert train_stage(stages.Illumination(), icfg, log=lambda line: None) == 0
+    engine.train(stages.Illumination(), icfg, log=lambda line: None)
     out = tmp_path / "lab"
     cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(out),
                         variants="default; l1:1 ;l1:0.84,ms_ssim:0.16", epochs=1, batch_size=2, patch_size=32,
                         illumination_checkpoint=illum)
     lines = []
-    assert exit_status(lab.run_lab, cfg, log=lines.append) == 0
+    lab.run_lab(cfg, log=lines.append)
     for name in ("results.csv", "results.json", "results.md", "curves.png", "metrics.png", "samples.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert any("variant 3/3" in line for line in lines)
@@ -203,16 +204,16 @@ def test_lab_writes_every_file_and_a_second_run_trains_nothing(lol, decom, tmp_p
     assert len(l1_runs) == 2 and l1_runs[0]["loss/loss_l1"][1][0] == l1_runs[1]["loss/loss_l1"][1][0]
 
     again = []
-    assert exit_status(lab.run_lab, cfg, log=again.append) == 0
+    lab.run_lab(cfg, log=again.append)
     assert sum("finished earlier, skipped" in line for line in again) == 3
     assert not any("Starting" in line or "frozen DecomNet" in line for line in again)
 
 
-def test_lab_refuses_a_bad_variant_naming_it(lol, decom, tmp_path, capsys):
+def test_lab_refuses_a_bad_variant_naming_it(lol, decom, tmp_path):
     cfg = lab.LabConfig(stage="illumination", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path / "o"),
                         variants="default;color:1", epochs=1, batch_size=2, patch_size=32)
-    assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
-    assert "--variants: 'color:1': color needs 3-channel images" in capsys.readouterr().err
+    with pytest.raises(losses.SpecError, match="^variants: 'color:1': color needs 3-channel images"):
+        lab.run_lab(cfg, log=lambda line: None)
     assert not (tmp_path / "o").exists()
 
 
@@ -243,7 +244,7 @@ def _lab_with_seeds(lol, decom, out):
     cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(out),
                         variants=SEEDS_VARIANTS, epochs=10, batch_size=4, patch_size=48, learning_rate=5e-4, seeds=2)
     lines = []
-    assert exit_status(lab.run_lab, cfg, log=lines.append) == 0, lines[-5:]
+    lab.run_lab(cfg, log=lines.append)
     return json.load(open(out / "results.json")), lines
 
 
@@ -281,23 +282,24 @@ def test_lab_settings_layer_the_preset_under_its_flags(lol, decom, tmp_path):
     cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path), preset="cpu",
                         epochs=3, mixed_precision="none", decom_cache=str(tmp_path / "cache"))
     variant = lab.parse_variants(cfg, stage)[0]
-    tc = lab._train_config(cfg, stage, variant, None)
+    tc = lab.train_config(cfg, stage, variant, None)
     assert (tc.epochs, tc.batch_size, tc.patch_size, tc.learning_rate) == (3, 4, 192, 1e-4)
     assert (tc.lr_schedule, tc.mixed_precision, tc.eval_every) == ("cosine", None, 3)
     assert tc.decom_cache == str(tmp_path / "cache")
     cfg.preset, cfg.epochs, cfg.mixed_precision = "original", None, None
-    tc = lab._train_config(cfg, stage, variant, None)
+    tc = lab.train_config(cfg, stage, variant, None)
     assert (tc.epochs, tc.patch_size, tc.lr_schedule, tc.mixed_precision) == (1000, 384, None, None)  # the original's
     cfg.preset = "fast"
-    with pytest.raises(errors.ConfigError, match="--preset=fast"):
-        lab._train_config(cfg, stage, variant, None)
+    with pytest.raises(errors.ConfigError, match="^preset=fast: expected one of"):
+        lab.train_config(cfg, stage, variant, None)
 
 
-def test_lab_refuses_zero_seeds_and_bad_margins(lol, decom, tmp_path, capsys):
+def test_lab_refuses_zero_seeds_and_bad_margins(lol, decom, tmp_path):
     cfg = lab.LabConfig(stage="illumination", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path / "o"),
                         epochs=1, batch_size=2, patch_size=32, seeds=0)
-    assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
-    assert "--seeds=0: must be a whole number >= 1" in capsys.readouterr().err
+    with pytest.raises(errors.ConfigError, match="^seeds=0: must be a whole number >= 1$"):
+        lab.run_lab(cfg, log=lambda line: None)
     cfg.seeds, cfg.margins = 1, "psnr:-1"
-    assert exit_status(lab.run_lab, cfg, log=lambda line: None) == 1
-    assert "--margins=psnr:-1" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(errors.ConfigError, match="^margins=psnr:-1: 'psnr:-1' is not"):
+        lab.run_lab(cfg, log=lambda line: None)
+    assert not (tmp_path / "o").exists()

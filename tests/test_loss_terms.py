@@ -295,5 +295,5 @@ def test_perceptual_with_a_vgg_weights_file(tmp_path):
     # One channel is repeated to RGB; equal images give 0.
     gray = p[..., :1]
     assert float(losses.TERMS["perceptual"](gray, gray, layer="block2_conv2", weights=path)) == 0.0
-    with pytest.raises(losses.SpecError, match="--vgg_weights"):
+    with pytest.raises(losses.SpecError, match="perceptual needs vgg_weights=FILE"):
         losses.TERMS["perceptual"](p, t)

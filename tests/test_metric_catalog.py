@@ -23,10 +23,10 @@ def test_parse_metrics_defaults_and_errors():
                                                              "niqe", "brisque")
     assert catalog.parse_metrics(None, paired=False) == ("niqe", "brisque")
     assert catalog.parse_metrics("niqe, psnr", paired=True) == ("niqe", "psnr")
-    with pytest.raises(errors.ConfigError, match="--metrics=psnr: psnr need"):
+    with pytest.raises(errors.ConfigError, match="^metrics=psnr: psnr need"):
         catalog.parse_metrics("psnr", paired=False)
     assert catalog.parse_metrics("psnr,default,niqe", paired=True)[:2] == ("psnr", "ssim_rgb")
-    with pytest.raises(errors.ConfigError, match="--metrics=lpips: expected default or one of psnr"):
+    with pytest.raises(errors.ConfigError, match="^metrics=lpips: expected default or one of psnr"):
         catalog.parse_metrics("psnr,lpips", paired=True)
     with pytest.raises(errors.RegistryError, match="metric 'psnr' is defined twice"):
         catalog.register_metric("psnr", reference=True, higher_is_better=True, header="x", decimals=1,

@@ -21,11 +21,11 @@ def test_weight_names_and_shapes_equal_tf1_checkpoint(ref, scope):
 
 
 def test_layer_names_are_tf1_scopes():
-    names = {l.name for l in models.build_network("Restoration_net").layers}
+    names = {layer.name for layer in models.build_network("Restoration_net").layers}
     assert {"de_conv1_1", "de_conv5_2", "up_6", "up_9", "de_conv10"} <= names
-    names = {l.name for l in models.build_network("DecomNet").layers}
+    names = {layer.name for layer in models.build_network("DecomNet").layers}
     assert {"g_conv1_1", "g_up_1", "g_up_2", "l_conv1_2", "l_conv1_4", "g_conv10"} <= names
-    names = {l.name for l in models.build_network("Illumination_adjust_net").layers}
+    names = {layer.name for layer in models.build_network("Illumination_adjust_net").layers}
     assert {"en_conv_1", "en_conv_4"} <= names
 
 

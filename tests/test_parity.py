@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from kind_tf2 import checkpoints, image_ops, losses, models
+from kind_tf2 import checkpoints, image_io, losses, models
 
 ATOL = 1e-5
 STAGES = ["R", "I", "restored_R", "adjusted_I", "denoise_weight", "output"]
@@ -22,7 +22,7 @@ def _assert_close(ours, ref, key, atol=ATOL):
 @pytest.mark.parametrize("name,image", [("4.npz", "4.bmp"), ("22.npz", "22.png")])
 def test_full_images(kind, ref, ref_npz, name, image):
     expected = ref_npz(name)
-    x = image_ops.load_image(os.path.join(ref, "images", image))
+    x = image_io.load_image(os.path.join(ref, "images", image))
     _assert_close(x, expected["input"], "input", atol=0)
     got = kind.enhance(x[None], ratio=5.0, return_all=True)
     for key in STAGES:
@@ -115,17 +115,17 @@ def _png_agreement(ours, ref_path):
 
 @pytest.mark.parametrize("image", ["4.bmp", "22.png", "04.JPG"])
 def test_png_ratio5_equal_to_original(kind, ref, tmp_path, image):
-    x = image_ops.load_image(os.path.join(ref, "images", image))
+    x = image_io.load_image(os.path.join(ref, "images", image))
     out = tmp_path / "out.png"
-    image_ops.save_image(str(out), kind.enhance(x[None], ratio=5.0))
+    image_io.save_image(str(out), kind.enhance(x[None], ratio=5.0))
     stem = image.split(".")[0]
     _png_agreement(np.asarray(Image.open(out)), os.path.join(ref, "outputs", "png_test", f"{stem}_kindle.png"))
 
 
 @pytest.mark.parametrize("stem", ["1", "22"])
 def test_png_with_ground_truth_equal_to_original(kind, ref, tmp_path, stem):
-    low = image_ops.load_image(os.path.join(ref, "images", f"{stem}.png"))
-    high = image_ops.load_image(os.path.join(ref, "outputs", "png_lol", "high", f"{stem}.png"))
+    low = image_io.load_image(os.path.join(ref, "images", f"{stem}.png"))
+    high = image_io.load_image(os.path.join(ref, "outputs", "png_lol", "high", f"{stem}.png"))
     out = tmp_path / "out.png"
-    image_ops.save_image(str(out), kind.enhance(low[None], high=high[None]))
+    image_io.save_image(str(out), kind.enhance(low[None], high=high[None]))
     _png_agreement(np.asarray(Image.open(out)), os.path.join(ref, "outputs", "png_lol", f"{stem}_kindle.png"))

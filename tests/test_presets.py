@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from kind_tf2 import presets, reproduce
-from kind_tf2.cli.runner import exit_status
+from kind_tf2 import errors, presets, reproduce
 from kind_tf2.training import schedules, stages
 
 
@@ -18,7 +17,7 @@ def test_cosine_schedule_values():
     # None and "original" are the stage's own schedule (restoration halves after epoch 800).
     assert schedules.learning_rate(None, stage, 801, 1000, 1e-4) == 5e-5
     assert schedules.learning_rate("original", stage, 800, 1000, 1e-4) == 1e-4
-    with pytest.raises(ValueError, match="--lr_schedule=step: expected one of original, cosine"):
+    with pytest.raises(ValueError, match="^lr_schedule=step: expected one of original, cosine"):
         schedules.learning_rate("step", stage, 0, 1, 1.0)
 
 
@@ -47,14 +46,19 @@ def test_settings_are_the_original_then_the_preset_then_the_flags(monkeypatch):
     assert rest.decom_checkpoint == os.path.join("o", "checkpoint", "decom_net_train")
 
 
-def test_an_unknown_preset_or_given_stage_is_refused(tmp_path, capsys):
+def test_an_unknown_preset_or_given_stage_is_refused(tmp_path):
     from kind_tf2.data import synthesize
 
     data = synthesize.synthesize(str(tmp_path / "lol"), train=2, eval_count=1, height=16, width=16)
-    assert exit_status(reproduce.reproduce, reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "a"), preset="fast")) == 1
-    assert "--preset=fast: expected one of original, quickstart, cpu" in capsys.readouterr().err
+    with pytest.raises(errors.RegistryError, match="^preset=fast: expected one of original, quickstart, cpu"):
+        reproduce.reproduce(reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "a"), preset="fast"))
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "b"),
                                     given={"illumination": str(tmp_path / "missing")})
-    assert exit_status(reproduce.reproduce, cfg) == 1
-    assert f"--illumination_checkpoint={tmp_path / 'missing'}: no such checkpoint" in capsys.readouterr().err
+    with pytest.raises(reproduce.ReproduceError, match="^given.illumination=.*missing: no such checkpoint") as raised:
+        reproduce.reproduce(cfg)
+    # The command line names the flag that gave it.
+    from kind_tf2.cli.commands import reproduce_flag
+    from kind_tf2.cli.runner import flag_message
+
+    assert flag_message(raised.value, reproduce_flag).startswith(f"--illumination_checkpoint={tmp_path / 'missing'}:")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -103,14 +103,12 @@ _LINE = re.compile(r"epoch \[(\d+)/\d+\] step \[(\d+)/(\d+)\] loss ([0-9.eE+-]+|
 
 def _train(stage_name, data_dir, folder, **settings):
     """Train one stage in-process; returns (the logged loss of every step, in order, the config)."""
-    from kind_tf2.cli.commands import train_stage
     from kind_tf2.training import engine, stages
 
     lines = []
     cfg = engine.TrainConfig(data_dir=data_dir, checkpoint_dir=str(folder), log_every=1, eval_every=10**6,
                              export_tf1=False, **settings)
-    status = train_stage(stages.STAGES[stage_name](), cfg, log=lines.append)
-    assert status == 0, "\n".join(lines[-20:])
+    engine.train(stages.STAGES[stage_name](), cfg, log=lines.append)
     losses = [float(m.group(4)) for m in map(_LINE.search, lines) if m]
     return losses, lines, cfg
 
@@ -213,8 +211,7 @@ def test_released_networks_without_restoration_on_eval15(real_lol, ref, tmp_path
     # ground truth and no restoration (R_low x L_hat): PSNR 18.33 dB, SSIM 0.605 on eval15.
     import tensorflow as tf
 
-    from kind_tf2 import evaluation, image_ops
-    from kind_tf2.cli.commands import evaluate_status
+    from kind_tf2 import evaluation, image_io, image_ops
     from kind_tf2.pipeline import KinD
 
     kind = KinD.from_checkpoint(os.path.join(ref, "checkpoints"), restoration="none")
@@ -222,13 +219,13 @@ def test_released_networks_without_restoration_on_eval15(real_lol, ref, tmp_path
     low, high = (os.path.join(real_lol, "eval15", s) for s in ("low", "high"))
     out = str(tmp_path)
     cfg = evaluation.EvalConfig(input_dir=low, high_dir=high, output_dir=out, protocol="gt_ratio", grid=False)
-    assert evaluate_status(cfg, log=lambda line: None, kind=kind) == 0
+    assert evaluation.evaluate(cfg, log=lambda line: None, kind=kind).ok
     doc = json.load(open(os.path.join(out, "metrics.json")))
     assert doc["mean"]["psnr"] == pytest.approx(18.33, abs=0.005)
     assert doc["mean"]["ssim_rgb"] == pytest.approx(0.605, abs=0.0005)
     # One image by hand: R of the low image times L_hat at the ground truth's ratio.
-    x = image_ops.load_image(os.path.join(low, "1.png"))[None]
-    h = image_ops.load_image(os.path.join(high, "1.png"))[None]
+    x = image_io.load_image(os.path.join(low, "1.png"))[None]
+    h = image_io.load_image(os.path.join(high, "1.png"))[None]
     r, i = kind.decom(x, training=False)
     _, i_high = kind.decom(h, training=False)
     ratio = tf.reduce_mean(i_high / (i + 0.0001))

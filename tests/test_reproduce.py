@@ -10,10 +10,9 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO
-from kind_tf2 import hardware, reproduce
-from kind_tf2.cli.runner import exit_status
+
+from kind_tf2 import errors, hardware, reproduce
 from kind_tf2.data import synthesize
 
 PROTOCOLS = ("fixed_ratio", "gt_ratio", "gt_mean")
@@ -93,18 +92,27 @@ def test_reproduce_killed_in_stage_two_resumes_and_reports_every_protocol(ref, t
     assert state["stages"]["illumination"]["seconds"] > 0
 
 
-def test_reproduce_refuses_bad_settings_before_any_work(tmp_path, capsys):
+def test_reproduce_refuses_bad_settings_before_any_work(tmp_path):
     data = synthesize.synthesize(str(tmp_path / "lol"), train=2, eval_count=1, height=16, width=16)
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"),
                                     overrides={"restoration": {"loss": "l1:1,bogus:2"}})
-    assert exit_status(reproduce.reproduce, cfg) == 1
-    assert "bogus" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    with pytest.raises(errors.ConfigError, match="^restoration: .*bogus") as raised:
+        reproduce.reproduce(cfg)
+    assert raised.value.section == "restoration" and not (tmp_path / "run").exists()
     cfg = reproduce.ReproduceConfig(data_dir=str(tmp_path / "nothing"), out=str(tmp_path / "run"))
-    assert exit_status(reproduce.reproduce, cfg) == 1
-    assert f"--data_dir={tmp_path / 'nothing'}: no our485/" in capsys.readouterr().err
+    with pytest.raises(reproduce.ReproduceError, match=f"^data_dir={tmp_path / 'nothing'}: no our485/"):
+        reproduce.reproduce(cfg)
     cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"), overrides={"decomposition": {"lr": 1}})
-    assert exit_status(reproduce.reproduce, cfg) == 1
-    assert "decomposition: cannot override lr" in capsys.readouterr().err
+    with pytest.raises(reproduce.ReproduceError, match="^decomposition: cannot override lr"):
+        reproduce.reproduce(cfg)
+    # Said on the command line, a stage's own setting is its prefixed flag.
+    from kind_tf2.cli.commands import reproduce_flag
+    from kind_tf2.cli.runner import flag_message
+
+    cfg = reproduce.ReproduceConfig(data_dir=data, out=str(tmp_path / "run"), overrides={"restoration": {"epochs": 0}})
+    with pytest.raises(errors.ConfigError) as raised:
+        reproduce.reproduce(cfg)
+    assert flag_message(raised.value, reproduce_flag) == "--restoration_epochs=0: must be a whole number >= 1"
 
 
 def test_stage_flags_override_the_original_defaults():
@@ -118,7 +126,7 @@ def test_stage_flags_override_the_original_defaults():
     assert (decom.batch_size, decom.patch_size, decom.epochs, decom.learning_rate) == (10, 48, 2000, 1e-4)
 
 
-def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
+def test_given_networks_are_used_instead_of_trained(ref, tmp_path):
     data = synthesize.synthesize(str(tmp_path / "lol"), train=8, eval_count=2, height=48, width=64)
     out = tmp_path / "run"
     released = os.path.join(ref, "checkpoints")
@@ -128,7 +136,7 @@ def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
                "illumination": os.path.join(released, "illumination_adjust_net_train")},
         overrides={"restoration": {"epochs": 1, "batch_size": 2, "patch_size": 32, "lr_schedule": "cosine"}})
     lines = []
-    assert exit_status(reproduce.reproduce, cfg, log=lines.append) == 0, capsys.readouterr().err
+    reproduce.reproduce(cfg, log=lines.append)
     log = "\n".join(lines)
     assert "[reproduce] decomposition: not trained, DecomNet given" in log
     assert "Starting decomposition" not in log and "Starting illumination" not in log
@@ -152,8 +160,8 @@ def test_given_networks_are_used_instead_of_trained(ref, tmp_path, capsys):
     assert "## Per image, eval15, gt_ratio" in md
     # Re-running finds everything done; the validation split needs the full our485.
     lines.clear()
-    assert exit_status(reproduce.reproduce, cfg, log=lines.append) == 0
+    reproduce.reproduce(cfg, log=lines.append)
     assert "[reproduce] restoration: finished earlier" in "\n".join(lines)
     cfg.validation = True
-    assert exit_status(reproduce.reproduce, cfg, log=lines.append) == 1
-    assert "our485 has no pairs past 466 for the validation split" in capsys.readouterr().err
+    with pytest.raises(reproduce.ReproduceError, match="our485 has no pairs past 466 for the validation split"):
+        reproduce.reproduce(cfg, log=lines.append)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kind_tf2 import stats
+from kind_tf2.studies import stats
 
 
 def test_one_seed_interval_agrees_with_scipy_bootstrap():

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
-from kind_tf2 import image_ops, models, tiling
-from kind_tf2.cli.commands import evaluate_status
+from kind_tf2 import image_io, image_ops, models, tiling
+from kind_tf2.errors import ConfigError
 
 ATOL = 1e-5
 
@@ -146,7 +146,7 @@ def test_bad_tile_sizes_are_refused(value):
 def _mosaic(ref, height, width):
     # The reference images, flipped in turn, side by side until height x width; stretched whole.
     names = ("1.png", "22.png", "04.JPG", "4.bmp")
-    tiles = [image_ops.read_rgb(os.path.join(ref, "images", n)) for n in names]
+    tiles = [image_io.read_rgb(os.path.join(ref, "images", n)) for n in names]
     rows, y, k = [], 0, 0
     while y < height:
         row, x = [], 0
@@ -174,7 +174,7 @@ def _assert_tiled_equals_whole(kind, x, tiles):
 
 
 def test_tiled_equals_whole_on_an_odd_sized_image(kind, ref):
-    x = image_ops.load_image(os.path.join(ref, "images", "22.png"))[None, :397, :583]
+    x = image_io.load_image(os.path.join(ref, "images", "22.png"))[None, :397, :583]
     _assert_tiled_equals_whole(kind, x, (128,))
 
 
@@ -183,14 +183,14 @@ def test_tiles_without_margin_show_seams(kind, ref, monkeypatch, network, output
     # The check above can fail: without context at tile borders the outputs move. (The reference
     # Restoration_net is random-initialised and reads its far context weakly: 32-px margins already
     # stay within 1e-5 there. That the margins cover the field is what the measurement above shows.)
-    x = image_ops.load_image(os.path.join(ref, "images", "22.png"))[None]
+    x = image_io.load_image(os.path.join(ref, "images", "22.png"))[None]
     whole = kind.enhance(x, return_all=True)[output].numpy()
     monkeypatch.setattr(getattr(kind, network), "receptive_margin", 0)
     assert np.max(np.abs(kind.enhance(x, tile=128, return_all=True)[output].numpy() - whole)) > floor
 
 
 def test_progress_counts_every_tile(kind, ref):
-    x = image_ops.load_image(os.path.join(ref, "images", "4.bmp"))[None]  # 415 x 370
+    x = image_io.load_image(os.path.join(ref, "images", "4.bmp"))[None]  # 415 x 370
     calls = []
     kind.enhance(x, tile=256, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(k, 8) for k in range(1, 9)]  # 2 x 2 tiles, two passes
@@ -204,15 +204,16 @@ def test_evaluate_tile_flag(kind, ref, tmp_path):
     Image.open(os.path.join(ref, "images", "22.png")).save(inp / "22.png")
     lines, errors = [], []
     cfg = evaluation.EvalConfig(input_dir=str(inp), output_dir=str(tmp_path / "out"), tile=128)
-    assert evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind) == 0, errors
+    assert evaluation.evaluate(cfg, log=lines.append, warn=errors.append, kind=kind).ok, errors
     assert any("128-px tiles, 20 per pass" in line for line in lines)
     ours = np.asarray(Image.open(tmp_path / "out" / "22_kindle.png")).astype(int)
     want = np.asarray(Image.open(os.path.join(ref, "outputs", "png_test", "22_kindle.png"))).astype(int)
     diff = np.abs(ours - want)
     assert diff.max() <= 1 and (diff == 0).mean() >= 0.999
     cfg.tile = "100"
-    assert evaluate_status(cfg, log=lines.append, err=errors.append, kind=kind) == 1
-    assert errors[-1].startswith("error: --tile=100:") and "multiple of 16" in errors[-1]
+    with pytest.raises(ConfigError, match="^tile=100: .*multiple of 16") as raised:
+        evaluation.evaluate(cfg, log=lines.append, warn=errors.append, kind=kind)
+    assert raised.value.fields == ("tile",)
 
 
 # The big images run in a child with TensorFlow's default CPU kernels: with oneDNN on (as conftest

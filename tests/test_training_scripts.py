@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ENV, REPO
 
-from conftest import REPO, ENV
 from kind_tf2 import checkpoints, models
 from kind_tf2.training import engine
 

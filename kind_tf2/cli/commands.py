@@ -25,7 +25,7 @@ def define_train(stage_name):
 
 
 def train_config(stage):
-    """The stage's TrainConfig from its flags (defaults from `train_flags`); ConfigError names a bad flag."""
+    """The stage's TrainConfig from its flags (defaults from `train_flags`); a ConfigError names the field (= flag)."""
     from kind_tf2.training import config
 
     given = {name: getattr(F, name) for name in (
@@ -37,13 +37,6 @@ def train_config(stage):
     if "vgg_weights" in F:
         given["vgg_weights"] = F.vgg_weights
     return config.for_stage(stage, given)
-
-
-def train_stage(stage, cfg, log=None, strategy=None, err=None):
-    """Train one stage as its script does; returns the exit status (see `runner.exit_status`)."""
-    from kind_tf2.training import engine
-
-    return exit_status(engine.train, stage, cfg, log=log, strategy=strategy, err=err)
 
 
 def _train_job(stage):
@@ -77,13 +70,6 @@ def define_evaluate():
     absl_flags.mark_flag_as_required("input_dir")
 
 
-def evaluate_status(cfg, log=None, err=None, kind=None):
-    """Run the evaluate job; returns the exit status: 1 when the job or any image failed (each said in an `error:` line)."""
-    from kind_tf2 import evaluation
-
-    return exit_status(evaluation.evaluate, cfg, log=log, warn=error_lines(err), kind=kind, err=err)
-
-
 def run_evaluate(argv):
     from kind_tf2 import evaluation
 
@@ -94,10 +80,29 @@ def run_evaluate(argv):
         restoration_checkpoint=F.restoration_checkpoint, ratio=F.ratio, high_dir=F.high_dir,
         protocol=F.protocol, grid=F.grid, tile=F.tile, metrics=F.metrics,
     )
-    return evaluate_status(cfg)
+    # 1 when the job or any image failed, each said in an `error:` line.
+    return exit_status(evaluation.evaluate, cfg, warn=error_lines())
 
 
 # ---- reproduce -------------------------------------------------------------------------------------------
+
+# Flag prefix of each stage: --decom_epochs, --illumination_batch_size, --restoration_loss, ...
+FLAG_PREFIX = {"decomposition": "decom", "illumination": "illumination", "restoration": "restoration"}
+# The flag that gives a stage's network instead of training it (ReproduceConfig.given).
+GIVEN_FLAG = {"decomposition": "decom_checkpoint", "illumination": "illumination_checkpoint"}
+
+
+def reproduce_flag(field, section=None):
+    """The reproduce flag of a config field: a stage's own setting under its prefix (`(--restoration_epochs, True)`:
+    the flag says the stage), a given network as its checkpoint flag, any other field under its name."""
+    from kind_tf2.training import config
+
+    if section in FLAG_PREFIX and field in config.STAGE_SETTINGS:
+        return f"--{FLAG_PREFIX[section]}_{field}", True
+    if field.startswith("given."):
+        return f"--{GIVEN_FLAG.get(field[len('given.'):], field)}"
+    return f"--{field}"
+
 
 def define_reproduce():
     from kind_tf2 import reproduce
@@ -124,23 +129,22 @@ def define_reproduce():
     absl_flags.DEFINE_string("publish_dir", None, "At the end, copy the report, its plots and the metrics files (no "
                              "images, no weights) there, e.g. docs/real_lol/<run>.")
     for name in reproduce.STAGE_ORDER:
-        prefix = reproduce.FLAG_PREFIX[name]
+        prefix = FLAG_PREFIX[name]
         for setting, kind in config.STAGE_SETTINGS.items():
             flags.stage_setting(f"{prefix}_{setting}", kind, None, f"{name} stage: --{setting} (default: the original's).")
 
 
 def run_reproduce(argv, prog="python -m kind_tf2.reproduce", raw=()):
     from kind_tf2 import reproduce
-
     from kind_tf2.training import config
 
     overrides = {}
     for name in reproduce.STAGE_ORDER:
         for setting in config.STAGE_SETTINGS:
-            value = getattr(F, f"{reproduce.FLAG_PREFIX[name]}_{setting}")
+            value = getattr(F, f"{FLAG_PREFIX[name]}_{setting}")
             if value is not None:
                 overrides.setdefault(name, {})[setting] = value
-    given = {name: getattr(F, flag) for name, flag in reproduce.GIVEN_FLAG.items() if getattr(F, flag)}
+    given = {name: getattr(F, flag) for name, flag in GIVEN_FLAG.items() if getattr(F, flag)}
     # One flag a line, as a shell would take it back.
     command = " \\\n    ".join([prog] + [shlex.quote(a) for a in raw])
     cfg = reproduce.ReproduceConfig(
@@ -148,13 +152,13 @@ def run_reproduce(argv, prog="python -m kind_tf2.reproduce", raw=()):
         reference_checkpoint_dir=F.reference_checkpoint_dir, ratio=F.ratio, vgg_weights=F.vgg_weights,
         deterministic=F.deterministic, preset=F.preset, given=given, decom_cache=flags.decom_cache_dir(F.decom_cache),
         validation=F.validation, command=command, publish_dir=F.publish_dir, title=F.title, metrics=F.metrics)
-    return exit_status(reproduce.reproduce, cfg)
+    return exit_status(reproduce.reproduce, cfg, flag=reproduce_flag)
 
 
 # ---- the loss laboratory ---------------------------------------------------------------------------------
 
 def define_lab():
-    from kind_tf2 import lab
+    from kind_tf2.studies import lab
 
     absl_flags.DEFINE_enum("stage", "restoration", list(lab.LAB_STAGES), "The stage whose objective is compared.")
     flags.data_dir()
@@ -183,7 +187,7 @@ def define_lab():
 
 
 def run_lab(argv):
-    from kind_tf2 import lab
+    from kind_tf2.studies import lab
 
     cfg = lab.LabConfig(
         stage=F.stage, data_dir=F.data_dir, decom_checkpoint=F.decom_checkpoint, out=F.out, variants=F.variants,
@@ -198,7 +202,7 @@ def run_lab(argv):
 
 
 def define_anatomy():
-    from kind_tf2 import anatomy
+    from kind_tf2.studies import anatomy
 
     absl_flags.DEFINE_string("images", None, "Folder of clean images (e.g. LOL eval15/high).")
     flags.out("./runs/anatomy", "Where the tables, plots and the summary go.")
@@ -216,7 +220,7 @@ def define_anatomy():
 
 
 def run_anatomy(argv):
-    from kind_tf2 import anatomy
+    from kind_tf2.studies import anatomy
 
     cfg = anatomy.AnatomyConfig(images=F.images, out=F.out, low_images=F.low_images, terms=F.terms,
                                 distortions=F.distortions, strengths=F.strengths, max_images=F.max_images,
@@ -227,7 +231,7 @@ def run_anatomy(argv):
 # ---- golden, export, convert, baselines ------------------------------------------------------------------
 
 def define_golden():
-    from kind_tf2 import golden
+    from kind_tf2.deploy import golden
 
     flags.network_flags()
     absl_flags.DEFINE_string("input_dir", None, "record: the images to record.")
@@ -250,7 +254,7 @@ def _load_kind():
 
 
 def _golden_job(action):
-    from kind_tf2 import golden
+    from kind_tf2.deploy import golden
 
     if action == "record":
         for flag in ("input_dir", "out"):
@@ -263,7 +267,7 @@ def _golden_job(action):
     return golden.check(_load_kind(), F.golden, atol=F.atol)
 
 
-def run_golden(argv, prog="python -m kind_tf2.golden", raw=()):
+def run_golden(argv, prog="kind-tf2 golden", raw=()):
     if len(argv) != 2 or argv[1] not in ("record", "check"):
         print(GOLDEN_USAGE.format(prog=prog), file=sys.stderr)
         return 2
@@ -271,7 +275,7 @@ def run_golden(argv, prog="python -m kind_tf2.golden", raw=()):
 
 
 def define_export():
-    from kind_tf2 import export
+    from kind_tf2.deploy import export
 
     flags.network_flags()
     flags.out("./export", "Output folder: saved_model/ and kind.tflite.")
@@ -279,7 +283,7 @@ def define_export():
 
 
 def _export_job():
-    from kind_tf2 import export
+    from kind_tf2.deploy import export
 
     formats = export.parse_formats(F.format)  # before the networks load
     return export.export(_load_kind(), F.out, formats)
@@ -315,7 +319,7 @@ def define_baselines():
 
 
 def run_baselines(argv):
-    from kind_tf2 import baselines
+    from kind_tf2.studies import baselines
 
     cfg = baselines.BaselinesConfig(
         data_dir=F.data_dir, checkpoint_dir=F.checkpoint_dir, decom_checkpoint=F.decom_checkpoint,
@@ -331,9 +335,10 @@ def define_quickstart():
 
 
 def run_quickstart(argv):
-    from kind_tf2 import quickstart
+    from kind_tf2.reproduce import quickstart
 
-    return exit_status(quickstart.quickstart, F.out, F.seed, log=lambda line: print(line, flush=True))
+    return exit_status(quickstart.quickstart, F.out, F.seed, log=lambda line: print(line, flush=True),
+                       flag=reproduce_flag)
 
 
 def define_synthesize():

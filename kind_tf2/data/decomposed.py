@@ -72,4 +72,4 @@ class DecompositionCache:
             return
         size = sum(a.nbytes for arrays in parts.values() for a in arrays) / 2**20
         self.log(f"decomposition cached in {self.folder} ({', '.join(parts)}: {size:.0f} MiB; "
-                 f"--decom_cache=none to skip)")
+                 f"decom_cache=None to skip)")

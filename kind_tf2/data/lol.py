@@ -7,10 +7,10 @@ import os
 import numpy as np
 from PIL import Image
 
-from kind_tf2 import errors, image_ops
+from kind_tf2 import errors, image_io, image_ops
 from kind_tf2.data.patches import channel_stack, stack_padded
+from kind_tf2.image_io import IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Size of LOL's training folder, against which the original hard-codes its split indices.
 LOL_TRAIN_SIZE = 485
 
@@ -56,8 +56,8 @@ def load_pairs(pairs, log=None):
     lows, highs, bad = [], [], []
     # Decoded and stretched in the threads: 80 LOL images take about 0.2 s instead of 0.3.
     paths = (path for _, low_path, high_path in pairs for path in (low_path, high_path))
-    loaded = _in_threads(image_ops.load_image, paths)
-    for k, (name, low_path, high_path) in enumerate(pairs):
+    loaded = _in_threads(image_io.load_image, paths)
+    for k, (name, _, _) in enumerate(pairs):
         low, high = next(loaded), next(loaded)
         if low.shape != high.shape:
             bad.append(f"{name} (low {low.shape[:2]}, high {high.shape[:2]})")
@@ -71,7 +71,7 @@ def load_pairs(pairs, log=None):
 
 
 def iter_pair_images(pairs):
-    """The pairs' low images, then their high images, each `image_ops.load_image` float32 `[H, W, 3]`, decoded as
+    """The pairs' low images, then their high images, each `image_io.load_image` float32 `[H, W, 3]`, decoded as
     they are taken.
 
     For a consumer that needs one image at a time (the frozen DecomNet of stages 2 and 3): only
@@ -81,7 +81,7 @@ def iter_pair_images(pairs):
     """
     check_pair_sizes(pairs)
     paths = [p[1] for p in pairs] + [p[2] for p in pairs]
-    return _in_threads(image_ops.load_image, paths, ahead=1)
+    return _in_threads(image_io.load_image, paths, ahead=1)
 
 
 def check_pair_sizes(pairs):
@@ -122,7 +122,7 @@ def load_pair_stack(pairs, log=None):
     Returns `(arrays, sizes [N, 2] int32, scales)`. When every image is 8-bit (LOL) the arrays
     are the uint8 pixels, a quarter of float32's memory, and `scales` is `{"low": [N, 2], "high":
     [N, 2]}` float32 of `image_ops.stretch_parameters`, with which the sampler stretches each
-    patch to exactly the floats of `image_ops.load_image`. Otherwise the arrays are those floats
+    patch to exactly the floats of `image_io.load_image`. Otherwise the arrays are those floats
     and `scales` is None. Smaller images are zero-padded. Raises DatasetError listing every pair
     whose low and high sizes differ, before anything is decoded.
     """
@@ -135,7 +135,7 @@ def load_pair_stack(pairs, log=None):
     def fill(job):
         # In the decoding thread: the image goes straight into its slot, nothing waits decoded.
         k, key, path = job
-        pixels, peak = image_ops.read_raw(path)
+        pixels, peak = image_io.read_raw(path)
         if pixels.dtype != np.uint8 or peak != 255:
             return path
         pixels8[key][k, : pixels.shape[0], : pixels.shape[1]] = pixels

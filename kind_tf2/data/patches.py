@@ -13,7 +13,6 @@ import tensorflow as tf
 from kind_tf2 import errors
 
 
-
 class PatchSampler:
     """Samples aligned patches from several image stacks.
 
@@ -49,7 +48,8 @@ class PatchSampler:
             if s[0] < patch_size or s[1] < patch_size
         ]
         if small:
-            raise errors.DataError(f"images smaller than --patch_size={patch_size}: {', '.join(small)}")
+            raise errors.DataError(f"images smaller than patch_size={patch_size}: {', '.join(small)}",
+                                   fields=("patch_size",))
 
     def _seed(self, step, purpose):
         return tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 16 + purpose])
@@ -94,7 +94,7 @@ class PatchSampler:
         stacked = tf.reshape(stacked, [b, p, p, sum(self.channels)])
         out = dict(zip(self.keys, tf.split(stacked, self.channels, axis=-1)))
         for key, lo_range in self.scales.items():
-            # 8-bit pixels to the floats of `image_ops.load_image`, with its operations in its order.
+            # 8-bit pixels to the floats of `image_io.load_image`, with its operations in its order.
             lo, spread = (tf.reshape(v, [b, 1, 1, 1]) for v in tf.unstack(tf.gather(lo_range, index), axis=1))
             out[key] = (tf.cast(out[key], tf.float32) / 255.0 - lo) / spread
         out.update(index=index, mode=mode, coin=coin)

@@ -1,4 +1,4 @@
-"""Synthetic LOL-layout data: `python -m kind_tf2.data.synthesize --out DIR` (no downloads).
+"""Synthetic LOL-layout data (no downloads): `synthesize(out, ...)`, the `synthesize` command.
 
 Normal-light scenes are procedural (smooth colour gradients, textured shapes); low-light
 versions follow the simulations of LLNet (gamma darkening plus Gaussian noise) and MBLLEN
@@ -40,7 +40,7 @@ def scene(rng, height, width, full_range=False):
     return img
 
 
-# The darkening of `python -m kind_tf2.data.synthesize`: strong, as LLNet / MBLLEN simulate it.
+# The darkening of the `synthesize` command: strong, as LLNet / MBLLEN simulate it.
 DARKENING = {"gamma": (2.0, 4.0), "exposure": (0.3, 0.7), "peak": (200.0, 800.0), "read_noise": (0.002, 0.01)}
 
 
@@ -82,7 +82,5 @@ def synthesize(out, train=12, eval_count=3, height=96, width=128, seed=0, darken
     return out
 
 
-if __name__ == "__main__":
-    from kind_tf2.cli import run_command
-
-    run_command("synthesize")
+if __name__ == "__main__":  # a library module: the command line is kind-tf2's, not this file's
+    raise SystemExit("run `kind-tf2 synthesize` (or `python -m kind_tf2 synthesize`) with the same flags")

@@ -6,17 +6,9 @@
 
 # The term modules are imported first and in this order: it is `TERMS`' order, the order in which
 # messages list the terms ("expected one of l1, l2, ...").
-from kind_tf2.losses.terms import TERMS, Term, register
-from kind_tf2.losses.spec import SpecError, format_spec, parse_spec
-from kind_tf2.losses.pixel import charbonnier, global_mean, huber, l1, l2, log_mse, smooth_l1
-from kind_tf2.losses.structure import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_scales, ssim_loss, ssim_term
-from kind_tf2.losses.gradients import grad_loss, grad_term, tv
 from kind_tf2.losses.color_angle import color
-from kind_tf2.losses.pyramid import laplacian, laplacian_pyramid
 from kind_tf2.losses.dark_region import region
-from kind_tf2.losses.zero_reference import color_constancy, exposure, spatial_consistency
-from kind_tf2.losses.vgg import perceptual, vgg19_features
-from kind_tf2.losses.objective import Objective, component_name
+from kind_tf2.losses.gradients import grad_loss, grad_term, tv
 from kind_tf2.losses.kind import (
     DECOMPOSITION_WEIGHTS,
     ILLUMINATION_SPEC,
@@ -29,3 +21,11 @@ from kind_tf2.losses.kind import (
     parse_decomposition_spec,
     restoration_loss,
 )
+from kind_tf2.losses.objective import Objective, component_name
+from kind_tf2.losses.pixel import charbonnier, global_mean, huber, l1, l2, log_mse, smooth_l1
+from kind_tf2.losses.pyramid import laplacian, laplacian_pyramid
+from kind_tf2.losses.spec import SpecError, format_spec, parse_spec
+from kind_tf2.losses.structure import MS_SSIM_WEIGHTS, ms_ssim, ms_ssim_scales, ssim_loss, ssim_term
+from kind_tf2.losses.terms import TERMS, Term, register
+from kind_tf2.losses.vgg import perceptual, vgg19_features
+from kind_tf2.losses.zero_reference import color_constancy, exposure, spatial_consistency

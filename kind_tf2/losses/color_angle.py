@@ -4,7 +4,6 @@ import tensorflow as tf
 
 from kind_tf2.losses.terms import register
 
-
 _ANGLE_EPS = 1e-12
 
 

@@ -1,4 +1,4 @@
-"""Objectives: weighted sums of registered loss terms, built from a `--loss` spec."""
+"""Objectives: weighted sums of registered loss terms, built from a `loss` spec."""
 
 import tensorflow as tf
 
@@ -30,18 +30,19 @@ class Objective:
             if name == "perceptual" and not params.get("weights"):
                 params = dict(params, weights=vgg_weights)
                 if not vgg_weights:
-                    raise SpecError("perceptual needs --vgg_weights=FILE (Keras VGG19 ImageNet weights, e.g. "
-                                    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5); nothing is downloaded")
+                    raise SpecError("perceptual needs vgg_weights=FILE (Keras VGG19 ImageNet weights, e.g. "
+                                    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5); nothing is downloaded",
+                                    fields=("vgg_weights",))
                 term.check(params)
             if channels not in term.channels:
                 raise SpecError(f"{name} needs {' or '.join(map(str, term.channels))}-channel images; "
                                 f"this stage's have {channels}")
             if patch_size is not None and patch_size < term.min_size(params):
                 raise SpecError(f"{name} needs patches of at least {term.min_size(params)} px; "
-                                f"--patch_size={patch_size} is too small")
+                                f"patch_size={patch_size} is too small", fields=("patch_size",))
             self.items.append((name, params, weight))
         self.total_name, self.patch_size = total_name, patch_size
-        self.spec = format_spec(written)  # as written: --vgg_weights is a flag of its own
+        self.spec = format_spec(written)  # as written: vgg_weights is a setting of its own
 
     def notes(self):
         """Lines to log once: how terms adapt to the patch size."""

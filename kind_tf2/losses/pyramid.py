@@ -5,7 +5,6 @@ import tensorflow as tf
 from kind_tf2.losses.spec import SpecError
 from kind_tf2.losses.terms import register
 
-
 _BINOMIAL5 = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 

@@ -1,4 +1,4 @@
-"""The `--loss` spec mini-language: `parse_spec`, `format_spec` and `SpecError`."""
+"""The `loss` spec mini-language: `parse_spec`, `format_spec` and `SpecError`."""
 
 import math
 import re
@@ -8,7 +8,7 @@ from kind_tf2.losses.terms import TERMS
 
 
 class SpecError(ConfigError):
-    """A `--loss` spec cannot be used; the message names the term, parameter or number at fault."""
+    """A `loss` spec cannot be used; the message names the term, parameter or number at fault."""
 
 
 _ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*(?::\s*(.*?))?\s*$", re.S)

@@ -40,7 +40,7 @@ class Term:
 
 # Terms are listed (and named in messages) in registration order: the import order of
 # `kind_tf2.losses`' modules.
-TERMS = Registry("loss term", flag="--loss")
+TERMS = Registry("loss term", field="loss")
 
 
 def register(name, **meta):

@@ -8,7 +8,6 @@ import tensorflow as tf
 from kind_tf2.losses.spec import SpecError
 from kind_tf2.losses.terms import register
 
-
 _VGG_CACHE = {}
 
 
@@ -19,8 +18,9 @@ def vgg19_features(weights, layer):
     or a `.weights.h5`); never downloaded. One model per (file, layer), built on first use.
     """
     if not weights:
-        raise SpecError("perceptual needs --vgg_weights=FILE (Keras VGG19 ImageNet weights, e.g. "
-                        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5); nothing is downloaded")
+        raise SpecError("perceptual needs vgg_weights=FILE (Keras VGG19 ImageNet weights, e.g. "
+                        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5); nothing is downloaded",
+                        fields=("vgg_weights",))
     key = (os.path.abspath(weights), layer)
     if key not in _VGG_CACHE:
         import keras
@@ -29,7 +29,7 @@ def vgg19_features(weights, layer):
         try:
             vgg.load_weights(weights)
         except Exception as err:  # h5py and Keras raise many types for a wrong file
-            raise SpecError(f"--vgg_weights={weights}: not VGG19 weights ({err})") from None
+            raise SpecError(f"vgg_weights={weights}: not VGG19 weights ({err})", fields=("vgg_weights",)) from None
         model = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"vgg19_{layer}")
         model.trainable = False
         _VGG_CACHE[key] = model
@@ -44,7 +44,7 @@ def _perceptual_check(params):
     if not _VGG_LAYER.match(str(params["layer"])):
         raise SpecError(f"parameter layer={params['layer']} is not a VGG19 conv layer (block1_conv1 .. block5_conv4)")
     if params["weights"] and not os.path.isfile(params["weights"]):
-        raise SpecError(f"--vgg_weights={params['weights']}: file does not exist")
+        raise SpecError(f"vgg_weights={params['weights']}: file does not exist", fields=("vgg_weights",))
 
 
 def _perceptual_min_size(params):

@@ -2,12 +2,11 @@
 
 # The functions niqe and brisque live in modules of other names (naturalness, spatial_quality), so
 # that `kind_tf2.metrics.niqe` is the function and the modules stay importable.
-from kind_tf2.metrics.catalog import METRICS, Metric, score
+from kind_tf2.metrics.catalog import METRICS, Metric, evaluate_pair, score
 from kind_tf2.metrics.color import ciede2000
 from kind_tf2.metrics.full_reference import (
     MATLAB_GRAY_WEIGHTS,
     PAPER_ANCHOR,
-    evaluate_pair,
     gaussian_window_1d,
     gt_mean_align,
     loe,

@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 from kind_tf2 import errors
+from kind_tf2.metrics import color, full_reference, naturalness, spatial_quality
 from kind_tf2.registry import Registry
 
 
@@ -25,7 +26,7 @@ class Metric:
     matches: str  # the reference implementation it matches, and how closely
 
 
-METRICS = Registry("metric", flag="--metrics")
+METRICS = Registry("metric", field="metrics")
 
 
 def register_metric(name, **meta):
@@ -46,9 +47,7 @@ def _small(img, side=11):
                  measures="pixel fidelity: 10 log10(255^2 / MSE) over all RGB values",
                  matches="scikit-image peak_signal_noise_ratio (data_range 255): 1e-9")
 def _psnr(img, ref):
-    from kind_tf2.metrics.full_reference import psnr
-
-    return psnr(img, ref)
+    return full_reference.psnr(img, ref)
 
 
 @register_metric("ssim_rgb", reference=True, higher_is_better=True, header="SSIM rgb", decimals=4,
@@ -56,18 +55,14 @@ def _psnr(img, ref):
                  matches="ssim_index.m's formula as an explicit window loop: 1e-10; scikit-image structural_similarity "
                          "(gaussian_weights, sigma 1.5, population covariance): 1e-9")
 def _ssim_rgb(img, ref):
-    from kind_tf2.metrics.full_reference import ssim_rgb
-
-    return float("nan") if _small(img) else ssim_rgb(img, ref)
+    return float("nan") if _small(img) else full_reference.ssim_rgb(img, ref)
 
 
 @register_metric("ssim_gray", reference=True, higher_is_better=True, header="SSIM gray", decimals=4,
                  measures="the same SSIM on MATLAB rgb2gray luma",
                  matches="the window loop on rgb2gray's weights: 1e-10")
 def _ssim_gray(img, ref):
-    from kind_tf2.metrics.full_reference import ssim_gray
-
-    return float("nan") if _small(img) else ssim_gray(img, ref)
+    return float("nan") if _small(img) else full_reference.ssim_gray(img, ref)
 
 
 @register_metric("loe", reference=True, higher_is_better=False, header="LOE", decimals=1,
@@ -75,36 +70,28 @@ def _ssim_gray(img, ref):
                  matches="order flips counted by hand (tests); subsampled to about 50 px on the short side as the "
                          "common implementations")
 def _loe(img, ref):
-    from kind_tf2.metrics.full_reference import loe
-
-    return loe(img, ref)
+    return full_reference.loe(img, ref)
 
 
 @register_metric("ciede2000", reference=True, higher_is_better=False, header="dE2000", decimals=3,
                  measures="colour error: mean CIEDE2000 over pixels in CIE L*a*b* (sRGB, D65)",
                  matches="scikit-image deltaE_ciede2000(rgb2lab): 1e-6; Sharma et al. 2005's 34 pairs: 5e-5")
 def _ciede2000(img, ref):
-    from kind_tf2.metrics.color import ciede2000
-
-    return ciede2000(img, ref)
+    return color.ciede2000(img, ref)
 
 
 @register_metric("niqe", reference=False, higher_is_better=False, header="NIQE", decimals=3,
                  measures="no-reference naturalness: distance of the image's NSS statistics to pristine images",
                  matches="the authors' MATLAB release (computequality.m, its pristine model): see README")
 def _niqe(img):
-    from kind_tf2.metrics.naturalness import niqe
-
-    return niqe(img)
+    return naturalness.niqe(img)
 
 
 @register_metric("brisque", reference=False, higher_is_better=False, header="BRISQUE", decimals=3,
                  measures="no-reference quality: an SVR on NSS features, trained on LIVE (0 best, ~100 worst)",
                  matches="the authors' MATLAB release (brisquescore.m, its LIVE model): see README")
 def _brisque(img):
-    from kind_tf2.metrics.spatial_quality import brisque
-
-    return brisque(img)
+    return spatial_quality.brisque(img)
 
 
 # With ground truth: the paper's table (PSNR, SSIM, LOE), the colour error, and NIQE and BRISQUE of
@@ -115,10 +102,10 @@ DEFAULT_UNPAIRED = ("niqe", "brisque")
 
 
 def parse_metrics(value, paired):
-    """`--metrics` ("psnr,niqe", "default" or "default,niqe,brisque") -> metric names, each once, in order.
+    """`metrics` ("psnr,niqe", "default" or "default,niqe,brisque") -> metric names, each once, in order.
 
     `default` stands for DEFAULT_PAIRED with ground truth, DEFAULT_UNPAIRED without. ConfigError naming
-    the flag when a name is unknown, or a full-reference metric is asked for without ground truth.
+    the field when a name is unknown, or a full-reference metric is asked for without ground truth.
     """
     default = DEFAULT_PAIRED if paired else DEFAULT_UNPAIRED
     if value in (None, ""):
@@ -127,15 +114,17 @@ def parse_metrics(value, paired):
     for n in (n.strip() for n in value.split(",")):
         for name in (default if n == "default" else (n,) if n else ()):
             if name not in METRICS:
-                raise errors.RegistryError(f"--metrics={n}: expected default or one of {', '.join(METRICS)}")
+                raise errors.RegistryError(f"metrics={n}: expected default or one of {', '.join(METRICS)}",
+                                           fields=("metrics",))
             if name not in names:
                 names.append(name)
     names = tuple(names)
     if not names:
-        raise errors.ConfigError(f"--metrics={value}: name at least one of {', '.join(METRICS)}")
+        raise errors.ConfigError(f"metrics={value}: name at least one of {', '.join(METRICS)}", fields=("metrics",))
     needing = [n for n in names if METRICS[n].reference]
     if needing and not paired:
-        raise errors.ConfigError(f"--metrics={value}: {', '.join(needing)} need(s) the ground truth (--high_dir)")
+        raise errors.ConfigError(f"metrics={value}: {', '.join(needing)} need(s) the ground truth (high_dir)",
+                                 fields=("metrics", "high_dir"))
     return names
 
 
@@ -161,6 +150,15 @@ def score(names, img, ref=None, inp=None, unscored=None):
             unscored(column, err)
             out[column] = float("nan")
     return out
+
+
+def evaluate_pair(img, ref):
+    """PSNR, SSIM (rgb, gray) and LOE of one enhanced image against its ground truth, as a dict.
+
+    img, ref: uint8 `[H, W, 3]` (the saved PNG and the ground-truth file). SSIM is NaN for images
+    smaller than the 11x11 window (the registered metrics' rule).
+    """
+    return score(("psnr", "ssim_rgb", "ssim_gray", "loe"), img, ref)
 
 
 def describe(column):

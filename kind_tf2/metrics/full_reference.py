@@ -116,14 +116,3 @@ def loe(img, ref, side=50):
         ub = lb[start : start + 512, None] >= lb[None, :]
         total += int(np.count_nonzero(ua != ub))
     return total / la.size
-
-
-def evaluate_pair(img, ref):
-    """PSNR, SSIM (rgb, gray) and LOE of one enhanced image against its ground truth, as a dict.
-
-    img, ref: uint8 `[H, W, 3]` (the saved PNG and the ground-truth file). SSIM is NaN for images
-    smaller than the 11x11 window (the metric registry's rule: `catalog.score`).
-    """
-    from kind_tf2.metrics import catalog
-
-    return catalog.score(("psnr", "ssim_rgb", "ssim_gray", "loe"), img, ref)

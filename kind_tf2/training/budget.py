@@ -7,8 +7,7 @@ import shutil
 import tempfile
 import time
 
-
-from kind_tf2 import checkpoints, errors, hardware, image_ops
+from kind_tf2 import checkpoints, errors, files, hardware
 from kind_tf2.training import loop
 
 BUDGET_FILE = "budget.json"  # in the checkpoint folder: the steps chosen for a time budget, reused on resume
@@ -26,13 +25,13 @@ class Probe:
     precision: str  # what the steps computed in (`mixed_precision` resolved)
 
 
-def measure(stage, cfg, strategy, data):
+def measure(stage, cfg, strategy, data, objective=None):
     """Time a throw-away Trainer on the stage's real data: a `Probe`. Nothing is written to `cfg.checkpoint_dir`."""
     from kind_tf2.training.trainer import Trainer
 
     warmup, least, most, enough = PROBE_STEPS
     t0 = time.perf_counter()
-    trainer = Trainer(stage, cfg, strategy, log=lambda line: None)
+    trainer = Trainer(stage, cfg, strategy, log=lambda line: None, objective=objective)
     sampler = loop.patch_sampler(trainer, data)
     iterator = iter(strategy.distribute_datasets_from_function(
         lambda ctx: sampler.dataset(0, warmup + most, stage.transform, ctx)))
@@ -81,7 +80,7 @@ def read(folder, budget):
     return doc["steps"] if doc.get("time_budget") == budget else None
 
 
-def plan(stage, cfg, strategy, data, started, log):
+def plan(stage, cfg, strategy, data, started, log, objective=None):
     """`cfg` with `steps` set so that the stage ends within `cfg.time_budget` seconds from `started` (time.time()).
 
     A folder that recorded steps for this budget resumes with them; otherwise the step time is
@@ -94,7 +93,7 @@ def plan(stage, cfg, strategy, data, started, log):
         log(f"time budget {loop.duration(cfg.time_budget)}: {recorded} steps, as chosen earlier "
             f"({os.path.join(cfg.checkpoint_dir, BUDGET_FILE)})")
         return dataclasses.replace(cfg, steps=recorded)
-    probe = measure(stage, cfg, strategy, data)
+    probe = measure(stage, cfg, strategy, data, objective)
     spe = loop.epoch_steps(len(data.names), cfg.batch_size)
     left = cfg.time_budget - (time.time() - started)
     steps = steps_within(left, probe, spe, cfg.checkpoint_every)
@@ -109,7 +108,7 @@ def plan(stage, cfg, strategy, data, started, log):
            "seconds_before_training": round(time.time() - started, 1), "machine": hardware.cpu().describe(),
            "precision": probe.precision}
     os.makedirs(cfg.checkpoint_dir, exist_ok=True)
-    image_ops.atomic_write_text(os.path.join(cfg.checkpoint_dir, BUDGET_FILE), json.dumps(doc, indent=1))
+    files.atomic_write_text(os.path.join(cfg.checkpoint_dir, BUDGET_FILE), json.dumps(doc, indent=1))
     log(f"time budget {loop.duration(cfg.time_budget)}: {probe.step:.3g} s/step measured here "
         f"({hardware.cpu().model}, {doc['precision']}), {loop.duration(left)} left after the data -> {steps} steps "
         f"(~{steps / spe:.1f} epochs of {spe}); steps={steps} trains the same run on another machine")

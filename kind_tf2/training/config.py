@@ -1,4 +1,4 @@
-"""A training run's settings (`TrainConfig`) and the one builder from a stage's defaults plus overrides, validated."""
+"""A training run's settings (`TrainConfig`, validated when made) and the one builder from a stage's defaults plus overrides."""
 
 import dataclasses
 
@@ -13,7 +13,7 @@ PRECISION_CHOICES = (*MIXED_PRECISION, "auto")
 POSITIVE_COUNTS = ("epochs", "batch_size", "patch_size", "eval_every", "log_every", "max_keep")
 # Optional counts and durations: None (not set) or > 0.
 OPTIONAL_POSITIVE = ("steps", "time_budget")
-# Settings of a stage that `reproduce` (--<stage>_<setting>), its presets and the lab override by name: {setting: type}.
+# Settings of a stage that `reproduce` (per stage), its presets and the lab override by name: {setting: type}.
 STAGE_SETTINGS = {"epochs": int, "batch_size": int, "patch_size": int, "learning_rate": float,
                   "eval_every": int, "log_every": int, "loss": str, "lr_schedule": str, "mixed_precision": str,
                   "steps": int, "time_budget": str, "checkpoint_every": float}
@@ -34,12 +34,14 @@ def parse_duration(value, name="time_budget"):
     try:
         return float(number) * _UNITS[unit]
     except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected seconds or a duration such as 90s, 10m, 2h") from None
+        raise ConfigError(f"{name}={value!r}: expected seconds or a duration such as 90s, 10m, 2h",
+                          fields=(name,)) from None
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything a run needs. Built by `for_stage` (the command line, reproduce, the lab) or by hand."""
+    """Everything a run needs, checked when it is made (ConfigError naming the field). Built by `for_stage`
+    (the command line, reproduce, the lab) or by hand; `time_budget` may be given as "10m"."""
 
     data_dir: str = "./LOLdataset"
     checkpoint_dir: str = "./checkpoint/decom_net_train"
@@ -56,7 +58,7 @@ class TrainConfig:
     export_tf1: bool = True
     max_keep: int = 3
     jit_compile: bool = False
-    loss: str = None  # --loss spec; None: the stage's original objective
+    loss: str = None  # a spec (losses.parse_spec); None: the stage's original objective
     vgg_weights: str = None  # VGG19 weights file for the `perceptual` term
     init_weights: str = None  # weights to start from instead of the seeded initialisation (not on resume)
     decom_cache: str = None  # folder of the DecompositionCache (stages 2 and 3); None: always decompose
@@ -73,53 +75,47 @@ class TrainConfig:
     # a preemption and a diverged run are always saved, so resuming stays exact either way.
     checkpoint_every: float = 0.0
 
-    def validate(self, flag_prefix=""):
-        """Raise ConfigError naming the flag of the first unusable setting; returns self.
-
-        flag_prefix: how the stage settings' flags are spelled where they came from (`reproduce`
-        has --restoration_epochs: prefix "restoration_").
-        """
+    def __post_init__(self):
         from kind_tf2.training import schedules
 
-        def flag(name):
-            return f"--{flag_prefix if name in STAGE_SETTINGS else ''}{name}"
+        def bad(name, why):
+            return ConfigError(f"{name}={getattr(self, name)}: {why}", fields=(name,))
 
+        self.time_budget = parse_duration(self.time_budget)
         for name in POSITIVE_COUNTS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{flag(name)}={value}: must be a whole number >= 1")
+                raise bad(name, "must be a whole number >= 1")
         for name in OPTIONAL_POSITIVE:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not value > 0
                                       or name == "steps" and not isinstance(value, int)):
-                raise ConfigError(f"{flag(name)}={value}: must be {'a whole number ' if name == 'steps' else ''}> 0")
+                raise bad(name, f"must be {'a whole number ' if name == 'steps' else ''}> 0")
         if not self.checkpoint_every >= 0:
-            raise ConfigError(f"{flag('checkpoint_every')}={self.checkpoint_every}: must be >= 0 seconds")
+            raise bad("checkpoint_every", "must be >= 0 seconds")
         if not self.learning_rate > 0:
-            raise ConfigError(f"{flag('learning_rate')}={self.learning_rate}: must be > 0")
+            raise bad("learning_rate", "must be > 0")
         if self.strategy not in STRATEGIES:
-            raise ConfigError(f"--strategy={self.strategy}: expected {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}")
+            raise bad("strategy", f"expected {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}")
         if self.nan_policy not in NAN_POLICIES:
-            raise ConfigError(f"--nan_policy={self.nan_policy}: expected one of {', '.join(NAN_POLICIES)}")
+            raise bad("nan_policy", f"expected one of {', '.join(NAN_POLICIES)}")
         if (self.lr_schedule or "original") not in schedules.SCHEDULES:
-            raise ConfigError(f"{flag('lr_schedule')}={self.lr_schedule}: expected one of "
-                              f"{', '.join(schedules.SCHEDULES)}")
+            raise bad("lr_schedule", f"expected one of {', '.join(schedules.SCHEDULES)}")
         if self.mixed_precision not in PRECISION_CHOICES:
-            raise ConfigError(f"{flag('mixed_precision')}={self.mixed_precision}: expected none, auto, bf16 or fp16")
-        return self
+            raise bad("mixed_precision", "expected none, auto, bf16 or fp16")
 
 
 # The flags' names of the defaults: "none" precision, the "original" schedule are the config's None.
 _NONE_SPELLINGS = {"mixed_precision": "none", "lr_schedule": "original"}
 
 
-def for_stage(stage, *layers, flag_prefix="", **fixed):
+def for_stage(stage, *layers, **fixed):
     """The stage's `TrainConfig`: its defaults (the original's hyper-parameters), then each of `layers`
     (dicts of settings, later ones win; a value of None means "not given"), then `fixed`; validated.
 
-    This is the one place stage defaults and overrides meet: the stage scripts pass the flags given,
-    `reproduce` its preset and `--<stage>_<setting>` flags (flag_prefix: see `TrainConfig.validate`),
-    the lab its `--epochs` etc.
+    This is the one place stage defaults and overrides meet: the stage scripts pass the settings
+    given, `reproduce` its preset and per-stage overrides, the lab its own settings. A ConfigError
+    names the field.
     """
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     settings = dict(stage.defaults)
@@ -128,11 +124,10 @@ def for_stage(stage, *layers, flag_prefix="", **fixed):
     settings.update(fixed)
     unknown = sorted(set(settings) - fields)
     if unknown:
-        raise ConfigError(f"{stage.name}: unknown setting(s) {', '.join(unknown)}")
+        raise ConfigError(f"{stage.name}: unknown setting(s) {', '.join(unknown)}", fields=tuple(unknown))
     for key, spelling in _NONE_SPELLINGS.items():
         if settings.get(key) == spelling:
             settings[key] = None
     if not stage.needs_decom:
         settings.update(decom_checkpoint=None, decom_cache=None)
-    settings["time_budget"] = parse_duration(settings.get("time_budget"), f"--{flag_prefix}time_budget")
-    return TrainConfig(**settings).validate(flag_prefix)
+    return TrainConfig(**settings)

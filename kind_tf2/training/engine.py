@@ -35,31 +35,33 @@ def read_scalars(logdir):
 def create_strategy(name):
     """`default` (one device), `mirrored` (all local GPUs) or `multi_worker` (from TF_CONFIG)."""
     if name not in STRATEGIES:
-        raise errors.ConfigError(f"--strategy={name}: expected {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}")
+        raise errors.ConfigError(f"strategy={name}: expected {', '.join(STRATEGIES[:-1])} or {STRATEGIES[-1]}",
+                                 fields=("strategy",))
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise errors.ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable")
+            raise errors.ConfigError("strategy=multi_worker needs the TF_CONFIG environment variable",
+                                     fields=("strategy",))
         return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def train(stage, cfg, log=None, strategy=None, annotate=None):
+def train(stage, cfg, log=None, strategy=None, annotate=None, objective=None):
     """Create the strategy (unless given), prepare the data and train; returns the loop's TrainResult.
 
     With `cfg.time_budget` (and no `cfg.steps`) the data come first, then the step time is measured
     and `steps` chosen to fit (`budget.plan`). Raises a KindError (bad config or spec, data,
-    checkpoints, a locked folder, a diverged run, a failed write) naming the flag or file at fault,
+    checkpoints, a locked folder, a diverged run, a failed write) naming the field or file at fault,
     and faults.Preempted after saving on SIGTERM or SIGINT. log: a callable taking one line
-    (default: print). annotate: see `loop.Progress`.
+    (default: print). annotate: see `loop.Progress`. objective: the stage's objective for `cfg.loss`
+    when the caller built it already (reproduce, the lab); built here otherwise.
     """
     started = time.time()
     log = log or (lambda line: print(line, flush=True))
-    cfg.validate()
-    # A bad --loss stops before any TensorFlow work, with one line.
-    stage.objective(cfg.loss, cfg.patch_size, cfg.vgg_weights)
+    # Built once, before any TensorFlow work: a bad `loss` spec stops here with one line.
+    objective = objective or stage.objective(cfg.loss, cfg.patch_size, cfg.vgg_weights)
     # First: MultiWorkerMirroredStrategy must precede other TF work. `reproduce` creates it
     # once for its three stages and passes it in.
     strategy = strategy or create_strategy(cfg.strategy)
@@ -68,9 +70,9 @@ def train(stage, cfg, log=None, strategy=None, annotate=None):
     data = None
     if cfg.time_budget and not cfg.steps:  # the step is timed on the real data, so they come first
         data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
-        cfg = budget.plan(stage, cfg, strategy, data, started, log)
+        cfg = budget.plan(stage, cfg, strategy, data, started, log, objective)
     keras.utils.set_random_seed(cfg.seed)  # seeds the Glorot initialisation: same seed, same run
-    trainer = Trainer(stage, cfg, strategy, log)
+    trainer = Trainer(stage, cfg, strategy, log, objective)
     if data is None:  # otherwise after the trainer: a bad setting stops before the data's minutes
         data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, decom_cache=cfg.decom_cache)
     return fit(trainer, data, release_data=True, annotate=annotate)

@@ -8,11 +8,11 @@ import signal
 import tensorflow as tf
 
 from kind_tf2 import errors
-from kind_tf2.training.config import NAN_POLICIES  # noqa: F401 (faults.NAN_POLICIES: the names of --nan_policy)
+from kind_tf2.training.config import NAN_POLICIES  # noqa: F401 (faults.NAN_POLICIES: the values of nan_policy)
 
 
 class TrainingDiverged(errors.TrainingError):
-    """A step's loss or gradients were not finite under --nan_policy=stop; the message names the step."""
+    """A step's loss or gradients were not finite under nan_policy=stop; the message names the step."""
 
 
 class WriteFailed(errors.TrainingError):

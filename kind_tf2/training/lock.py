@@ -51,7 +51,7 @@ class FolderLock:
                 if _alive(int(owner.get("pid", -1))):
                     raise FolderLockedError(
                         f"{self.folder} is in use by a live run (pid {owner['pid']}); wait for it or use "
-                        f"another --checkpoint_dir") from None
+                        f"another checkpoint_dir", fields=("checkpoint_dir",)) from None
                 warn(f"warning: taking over {self.path} from a run that is gone (pid {owner['pid']})")
                 try:
                     os.remove(self.path)

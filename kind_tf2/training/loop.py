@@ -10,7 +10,7 @@ import time
 
 import tensorflow as tf
 
-from kind_tf2 import checkpoints, errors, image_ops
+from kind_tf2 import checkpoints, errors, files
 from kind_tf2.data.patches import PatchSampler
 from kind_tf2.training import faults, schedules
 from kind_tf2.training.lock import FolderLock
@@ -29,9 +29,9 @@ class TrainResult:
     final_losses: dict  # {component: value} of the last step taken (the total under the stage's total_name)
     checkpoint: str  # the newest checkpoint prefix (ckpt-<step>)
     weights: str  # <checkpoint_dir>/<net>.weights.h5
-    tf1_checkpoint: str  # the TF1 export's prefix, or None (--export_tf1=false, or not the chief)
+    tf1_checkpoint: str  # the TF1 export's prefix, or None (export_tf1=False, or not the chief)
     seconds: float  # wall time of this call
-    skipped_steps: int = 0  # non-finite steps dropped under --nan_policy=skip_step in this call
+    skipped_steps: int = 0  # non-finite steps dropped under nan_policy=skip_step in this call
     step_seconds: float = 0.0  # of `seconds`, the time inside training steps (batch, step; the first step traces)
     precision: str = "float32"  # what the network computed in (`mixed_precision` resolved: float32, bf16, fp16)
 
@@ -142,7 +142,7 @@ class TF1Export(Action):
 
 
 class NanGuard(Action):
-    """Under --nan_policy=stop: once a step went bad, save the last finite state and raise TrainingDiverged.
+    """Under nan_policy=stop: once a step went bad, save the last finite state and raise TrainingDiverged.
 
     `check()` reads one variable; the other actions call it where the loop waits for the device
     anyway (log lines, epoch ends, signals).
@@ -161,9 +161,9 @@ class NanGuard(Action):
         self.exporter.export()
         raise faults.TrainingDiverged(
             f"step {bad} (epoch {(bad - 1) // spe + 1}, step {(bad - 1) % spe + 1} of {spe}) is not finite: "
-            f"{', '.join(terms)}; stopped (--nan_policy=stop). Nothing of that step was saved: "
+            f"{', '.join(terms)}; stopped (nan_policy=stop). Nothing of that step was saved: "
             f"{self.run.manager.latest_checkpoint} holds step {bad - 1}, the last finite one "
-            f"(--nan_policy=skip_step drops such steps instead)"
+            f"(nan_policy=skip_step drops such steps instead)", fields=("nan_policy",)
         )
 
     def end_epoch(self, epoch):
@@ -332,7 +332,7 @@ def fit(trainer, data, release_data=False, annotate=None):
     `Progress`.
 
     Raises FolderLockedError when a live run uses the checkpoint folder, TrainingDiverged when a
-    step is not finite under --nan_policy=stop, WriteFailed when a save fails, and Preempted
+    step is not finite under nan_policy=stop, WriteFailed when a save fails, and Preempted
     (after saving the current step) on SIGTERM or SIGINT.
     """
     lock = FolderLock(trainer.config.checkpoint_dir)
@@ -385,7 +385,7 @@ def _fit_locked(trainer, data, release_data, annotate):
         shutil.rmtree(run.ckpt_dir, ignore_errors=True)  # a worker's scratch checkpoints
     skipped = trainer.skipped_steps()
     if cfg.nan_policy == "skip_step":
-        log(f"[*] --nan_policy=skip_step: skipped {skipped} non-finite step(s) "
+        log(f"[*] nan_policy=skip_step: skipped {skipped} non-finite step(s) "
             f"of {int(trainer.step.numpy()) - run.start_step} in this run")
     log(f"[*] Finish training for phase {trainer.stage.name}.")
     return _result(trainer, run, parts, skipped, time.time() - t_start, step_seconds)
@@ -422,7 +422,7 @@ def _result(trainer, run, parts, skipped, seconds, step_seconds):
     )
     if run.is_chief:
         with faults.writing("run result", path):
-            image_ops.atomic_write_text(path, json.dumps(dataclasses.asdict(result), indent=1))
+            files.atomic_write_text(path, json.dumps(dataclasses.asdict(result), indent=1))
     return result
 
 
@@ -459,7 +459,7 @@ def open_run(trainer, data, release_data):
     if start_step // steps_per_epoch != start_epoch and not finished_early:
         raise errors.ResumeError(
             f"{ckpt_dir}: checkpoint at step {start_step} does not fit epoch {start_epoch} with "
-            f"{steps_per_epoch} steps per epoch (was --batch_size or the data changed?)"
+            f"{steps_per_epoch} steps per epoch (was batch_size or the data changed?)", fields=("batch_size",)
         )
     sampler = patch_sampler(trainer, data)
     if release_data:
@@ -474,7 +474,7 @@ def open_run(trainer, data, release_data):
         config = dict(dataclasses.asdict(cfg), stage=stage.name, loss=trainer.objective.spec)
         path = os.path.join(cfg.checkpoint_dir, "config.json")
         with faults.writing("run configuration", path):
-            image_ops.atomic_write_text(path, json.dumps(config, indent=1))
+            files.atomic_write_text(path, json.dumps(config, indent=1))
     saved_step = start_step if manager.latest_checkpoint else None
     # Traced anew for this run: the step writes with this run's summary writer.
     trainer.bind_summaries(writer)
@@ -502,11 +502,11 @@ def _check_same_objective(trainer):
         return
     with open(path) as f:
         stored = json.load(f).get("loss")
-    # Runs written before --loss existed trained the original objective.
+    # Runs written before `loss` existed trained the original objective.
     stored = stored or trainer.stage.objective(None).spec
     if stored != trainer.objective.spec:
         raise errors.ResumeError(
-            f"{cfg.checkpoint_dir} was trained with --loss={stored!r}; this run asks for "
-            f"--loss={trainer.objective.spec!r}. Resume with the same --loss, or start a new run in "
-            f"another --checkpoint_dir"
+            f"{cfg.checkpoint_dir} was trained with loss={stored!r}; this run asks for "
+            f"loss={trainer.objective.spec!r}. Resume with the same loss, or start a new run in "
+            f"another checkpoint_dir", fields=("loss", "checkpoint_dir")
         )

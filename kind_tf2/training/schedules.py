@@ -4,7 +4,7 @@ import math
 
 from kind_tf2.registry import Registry
 
-SCHEDULES = Registry("learning-rate schedule", flag="--lr_schedule")
+SCHEDULES = Registry("learning-rate schedule", field="lr_schedule")
 
 
 def register_schedule(name):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kind_tf2 import checkpoints, errors, image_ops, losses, models
+from kind_tf2 import checkpoints, errors, image_io, losses, models
 from kind_tf2.data import decomposed, lol
 from kind_tf2.data.patches import stack_padded
 from kind_tf2.registry import Registry
@@ -37,7 +37,8 @@ class ScoreItem:
 
 def _load_frozen_decom(path, log):
     if not path:
-        raise errors.ConfigError("--decom_checkpoint is required: a stage-1 output folder or an original TF1 checkpoint")
+        raise errors.ConfigError("decom_checkpoint is required: a stage-1 output folder or an original TF1 checkpoint",
+                                 fields=("decom_checkpoint",))
     net = models.build_network(models.DECOM_SCOPE)
     log(f"frozen DecomNet (inference mode) from {checkpoints.load_network_weights(net, path)}")
     return net
@@ -84,7 +85,7 @@ def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, Tru
         found = cache.load(wanted)
     if all(p in found for p in wanted):
         log(f"decomposed {len(pairs)} low and high images: read from the cache {cache.folder} "
-            f"(--decom_cache=none recomputes)")
+            f"(decom_cache=None recomputes)")
         none = [None] * len(pairs)
         return decom, pairs, (found.get("r_low", none), found["i_low"]), (found.get("r_high", none), found["i_high"])
     # Decoded one at a time as DecomNet takes them, lows then highs: never the whole set in memory.
@@ -124,7 +125,7 @@ class Stage:
         return batch
 
     def objective(self, spec=None, patch_size=None, vgg_weights=None):
-        """The training objective for a `--loss` spec (None: the original's); raises SpecError."""
+        """The training objective for a `loss` spec (None: the original's); raises SpecError."""
         return losses.Objective(spec or self.default_loss, self.total_name, self.channels, patch_size, vgg_weights)
 
     def loss(self, model, batch, objective):
@@ -176,7 +177,7 @@ class Decomposition(Stage):
         for idx, (low, high) in enumerate(data.eval_items):
             for tag, img in (("low", low), ("high", high)):
                 r, i = model(img[None], training=False)
-                shown[f"{tag}_{idx + 1}"] = image_ops.save_image(
+                shown[f"{tag}_{idx + 1}"] = image_io.save_image(
                     os.path.join(sample_dir, f"{tag}_{idx + 1}_{epoch}.png"), r, i)
         return shown
 
@@ -243,7 +244,7 @@ class Illumination(Stage):
         for idx, i_low in enumerate(data.eval_items):
             ratio = float(rng.random() * 2)
             out = model(i_low[None], np.full((1,) + i_low.shape, ratio, np.float32), training=False)
-            shown[f"h_eval_{idx + 1}"] = image_ops.save_image(
+            shown[f"h_eval_{idx + 1}"] = image_io.save_image(
                 os.path.join(sample_dir, f"h_eval_{epoch}_{idx + 1}_{ratio:5f}.png"), i_low, out)
         return shown
 
@@ -306,11 +307,11 @@ class Restoration(Stage):
         shown = {}
         for idx, (r, i) in enumerate(data.eval_items):
             out = model(r[None], i[None], training=False)
-            shown[f"eval_{idx + 1}"] = image_ops.save_image(
+            shown[f"eval_{idx + 1}"] = image_io.save_image(
                 os.path.join(sample_dir, f"eval_{idx + 1}_{epoch}.png"), r, out)
         return shown
 
 
-STAGES = Registry("training stage", flag="--stage")
+STAGES = Registry("training stage", field="stage")
 for _cls in (Decomposition, Illumination, Restoration):
     STAGES.add(_cls.name, _cls)

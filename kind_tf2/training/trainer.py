@@ -46,8 +46,8 @@ class Trainer:
     attributes `model`, `optimizer`, `objective`, `checkpoint`, `step`, `epoch`.
     """
 
-    def __init__(self, stage, config, strategy=None, log=print):
-        config.validate()
+    def __init__(self, stage, config, strategy=None, log=print, objective=None):
+        """objective: the stage's objective for `config.loss` if the caller built it; else built here."""
         # mixed_precision "auto" becomes what this machine computes fastest (bf16 where native, else
         # float32); `config` holds the choice from here on, so config.json records it.
         self.precision = hardware.resolve_precision(config.mixed_precision)
@@ -60,10 +60,10 @@ class Trainer:
         self.replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % self.replicas:
             raise errors.ConfigError(
-                f"--batch_size={config.batch_size} is not divisible by the {self.replicas} replicas"
-            )
+                f"batch_size={config.batch_size} is not divisible by the {self.replicas} replicas",
+                fields=("batch_size",))
         # Parsed and checked before anything is built: a bad spec stops here with one line.
-        self.objective = stage.objective(config.loss, config.patch_size, config.vgg_weights)
+        self.objective = objective or stage.objective(config.loss, config.patch_size, config.vgg_weights)
         with self.strategy.scope():
             self.objective.build()
             self.model = build_in_policy(stage.scope, MIXED_PRECISION[config.mixed_precision])
@@ -179,7 +179,7 @@ class Trainer:
         self._trace()
 
     def nan_state(self):
-        """`(first_bad_step, bad_terms)`: the first non-finite step under --nan_policy=stop (0: none yet)
+        """`(first_bad_step, bad_terms)`: the first non-finite step under nan_policy=stop (0: none yet)
         and the names of the loss components (or "gradients") that went bad there. One device read."""
         bad = int(self.first_bad_step.numpy())
         if not bad:
@@ -188,5 +188,5 @@ class Trainer:
         return bad, [name for i, name in enumerate(self.bad_names) if mask >> i & 1]
 
     def skipped_steps(self):
-        """Steps dropped under --nan_policy=skip_step in this process."""
+        """Steps dropped under nan_policy=skip_step in this process."""
         return int(self.skipped.numpy())

@@ -1,10 +1,10 @@
-"""Export KinD for serving: `python -m kind_tf2.export --checkpoint_dir=C --out=DIR --format=saved_model,tflite`."""
+"""Export KinD for serving: `export(kind, out, ["saved_model", "tflite"])` (the `export` command)."""
 
 import os
 
 import tensorflow as tf
 
-from kind_tf2 import errors, image_ops
+from kind_tf2 import errors, files, image_ops
 from kind_tf2.registry import Registry
 
 _UINT8_IMAGE = tf.TensorSpec([1, None, None, 3], tf.uint8, name="image")
@@ -81,12 +81,12 @@ def export_tflite(kind, path):
         with open(tmp_path, "wb") as f:
             f.write(data)
 
-    image_ops.atomic_write(path, write)
+    files.atomic_write(path, write)
     return path
 
 
 # Export formats by name: fn(kind, out_folder, log) -> the path written.
-FORMATS = Registry("export format", flag="--format")
+FORMATS = Registry("export format", field="format")
 
 
 @FORMATS.register("saved_model")
@@ -104,10 +104,10 @@ def _tflite(kind, out, log):
 
 
 def parse_formats(value):
-    """`--format` ("saved_model,tflite") -> [names]; ConfigError naming the flag if one is unknown or none given."""
+    """`format` ("saved_model,tflite") -> [names]; ConfigError naming the field if one is unknown or none given."""
     formats = [f.strip() for f in value.split(",") if f.strip()]
     if not formats or any(f not in FORMATS for f in formats):
-        raise errors.ConfigError(f"--format={value}: expected a comma list of {', '.join(FORMATS)}")
+        raise errors.ConfigError(f"format={value}: expected a comma list of {', '.join(FORMATS)}", fields=("format",))
     return formats
 
 
@@ -115,9 +115,3 @@ def export(kind, out, formats, log=print):
     """Write `kind` in each of `formats` (names in FORMATS) under `out`; returns `{format: path}`."""
     os.makedirs(out, exist_ok=True)
     return {name: FORMATS[name](kind, out, log) for name in formats}
-
-
-if __name__ == "__main__":
-    from kind_tf2.cli import run_command
-
-    run_command("export")

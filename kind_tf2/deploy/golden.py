@@ -1,4 +1,4 @@
-"""Golden outputs for regression tests: `python -m kind_tf2.golden record|check --checkpoint_dir=C ...`."""
+"""Golden outputs for regression tests: `record` a KinD's float outputs, `check` a KinD against them (the `golden` command)."""
 
 import datetime
 import glob
@@ -8,9 +8,9 @@ import shutil
 
 import numpy as np
 
-from kind_tf2 import errors, image_ops
+from kind_tf2 import errors, files, image_io
 from kind_tf2.checkpoints import sha256_file
-from kind_tf2.report import versions
+from kind_tf2.reporting.report import versions
 
 # The float outputs of every stage, as `KinD.enhance(..., return_all=True)` names them.
 OUTPUTS = ("R", "I", "restored_R", "adjusted_I", "output")
@@ -39,7 +39,7 @@ def checkpoint_digests(kind):
 
 def _stage_outputs(kind, path, ratio):
     """`{output: float32 [H, W, C]}` of every stage for one image file (evaluate.py semantics)."""
-    x = image_ops.load_image(path)[None]
+    x = image_io.load_image(path)[None]
     result = kind.enhance(x, ratio=ratio, return_all=True)
     return {k: np.asarray(result[k][0], np.float32) for k in OUTPUTS}
 
@@ -51,11 +51,9 @@ def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
     (evaluate.py semantics). The manifest holds the checkpoint sha256s, versions and `atol`.
     Returns the manifest dict.
     """
-    from kind_tf2.evaluation import list_inputs
-
-    paths, skipped = list_inputs(input_dir)
+    paths, skipped = image_io.list_images(input_dir, "input_dir")
     if not paths:
-        raise GoldenError(f"--input_dir={input_dir}: no images")
+        raise GoldenError(f"input_dir={input_dir}: no images", fields=("input_dir",))
     if skipped:
         log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
     os.makedirs(os.path.join(out, "inputs"), exist_ok=True)
@@ -64,7 +62,7 @@ def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
         name = os.path.basename(path)
         arrays = _stage_outputs(kind, path, ratio)
         stored = f"{name}.npz"
-        image_ops.atomic_write(os.path.join(out, stored), lambda tmp: np.savez_compressed(tmp, **arrays))
+        files.atomic_write(os.path.join(out, stored), lambda tmp, arrays=arrays: np.savez_compressed(tmp, **arrays))
         shutil.copyfile(path, os.path.join(out, "inputs", name))
         images[name] = {"file": stored, "input_sha256": sha256_file(path),
                         "shapes": {key: list(v.shape) for key, v in arrays.items()}}
@@ -74,7 +72,7 @@ def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
         "ratio": ratio, "atol": atol, "outputs": list(OUTPUTS), "images": images,
         "checkpoints": checkpoint_digests(kind), "versions": versions(),
     }
-    image_ops.atomic_write_text(os.path.join(out, MANIFEST), json.dumps(manifest, indent=1) + "\n")
+    files.atomic_write_text(os.path.join(out, MANIFEST), json.dumps(manifest, indent=1) + "\n")
     log(f"golden outputs of {len(paths)} image(s) written to {out} ({MANIFEST}: checkpoints, versions, atol {atol:g})")
     return manifest
 
@@ -82,7 +80,7 @@ def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
 def read_manifest(golden_dir):
     path = os.path.join(golden_dir, MANIFEST)
     if not os.path.isfile(path):
-        raise GoldenError(f"--golden={golden_dir}: no {MANIFEST} (record it with `python -m kind_tf2.golden record`)")
+        raise GoldenError(f"golden={golden_dir}: no {MANIFEST} (write one with `record`)", fields=("golden",))
     with open(path) as f:
         try:
             return json.load(f)
@@ -121,8 +119,8 @@ def compare(kind, golden_dir, atol=None):
                              ok=bool(max_abs <= atol)))
     notes = []
     now = checkpoint_digests(kind)
-    for scope, files in manifest["checkpoints"].items():
-        if scope in now and now[scope] != files:
+    for scope, recorded in manifest["checkpoints"].items():
+        if scope in now and now[scope] != recorded:
             notes.append(f"{scope}: checkpoint files differ from the recorded ones")
     old, new = manifest["versions"], versions()
     changed = [f"{k} {old.get(k)} -> {new[k]}" for k in new if old.get(k) != new[k]]
@@ -161,9 +159,3 @@ def check(kind, golden_dir, atol=None, log=print):
         log(f"golden check passed: {len(rows)} outputs of {len(rows) // max(1, len(OUTPUTS))} image(s) "
             f"within atol {rows[0]['atol']:g}" if rows else "golden check: no images")
     return not bad
-
-
-if __name__ == "__main__":
-    from kind_tf2.cli import run_command
-
-    run_command("golden")

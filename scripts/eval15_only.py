@@ -1,4 +1,4 @@
-"""The study's end-to-end scores on eval15 alone: `python docs/loss_study/eval15_only.py docs/loss_study/lab/results.json`."""
+"""The study's end-to-end scores on eval15 alone: `python scripts/eval15_only.py docs/loss_study/lab/results.json`."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from kind_tf2 import stats
+from kind_tf2.studies import stats
 
 
 def main(path):

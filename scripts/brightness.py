@@ -1,6 +1,6 @@
 """How much of a run's PSNR gap is brightness: per image, output/ground-truth mean and the PSNR after one gain.
 
-python docs/real_lol/brightness.py --run=runs/released_restoration --data_dir=<full LOL> > docs/real_lol/brightness_<run>.md
+python scripts/brightness.py --run=runs/released_restoration --data_dir=<full LOL> > docs/real_lol/brightness_<run>.md
 
 Reads the PNGs a `reproduce` run wrote (eval/gt_ratio, eval_no_restoration/gt_ratio and, with --validation,
 eval/validation_gt_ratio) and the ground truth. For each image: PSNR as scored; the ratio of the mean grey
@@ -64,7 +64,7 @@ def main():
     p.add_argument("--data_dir", required=True)
     a = p.parse_args()
     print(f"# Brightness of `{os.path.basename(os.path.normpath(a.run))}`\n")
-    print("```\npython docs/real_lol/brightness.py --run=" + a.run + " --data_dir=" + a.data_dir + "\n```\n")
+    print("```\npython scripts/brightness.py --run=" + a.run + " --data_dir=" + a.data_dir + "\n```\n")
     print(__doc__.split("\n\n", 2)[2].strip() + "\n")
     print(table("eval15, gt_ratio", rows(os.path.join(a.run, "eval", "gt_ratio"),
                                         os.path.join(a.data_dir, "eval15", "high"),

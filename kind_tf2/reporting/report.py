@@ -5,7 +5,8 @@ import html
 import os
 import platform
 
-from kind_tf2 import image_ops
+from kind_tf2 import files
+from kind_tf2.reporting.tables import Table
 
 
 def versions():
@@ -37,8 +38,11 @@ class Report:
     def text(self, text):
         self.blocks.append(("p", text))
 
-    def table(self, header, rows):
-        self.blocks.append(("table", [str(h) for h in header], [[str(c) for c in r] for r in rows]))
+    def table(self, table):
+        """A `reporting.tables.Table`, written by it (Markdown) and as an HTML table of the same cells."""
+        if not isinstance(table, Table):
+            raise TypeError(f"Report.table takes a reporting.tables.Table, not {type(table).__name__}")
+        self.blocks.append(("table", table))
 
     def image(self, path, caption):
         self.blocks.append(("img", path, caption))
@@ -57,11 +61,7 @@ class Report:
             elif kind == "p":
                 lines += [block[1], ""]
             elif kind == "table":
-                header, rows = block[1], block[2]
-                lines.append("| " + " | ".join(header) + " |")
-                lines.append("|" + "---|" * len(header))
-                lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-                lines.append("")
+                lines += [block[1].markdown(), ""]
             elif kind == "img":
                 rel = os.path.relpath(block[1], self.root).replace(os.sep, "/")
                 lines += [f"![{block[2]}]({rel})", "", f"*{block[2]}*", ""]
@@ -85,8 +85,8 @@ class Report:
             elif kind == "p":
                 parts.append(f"<p>{e(block[1])}</p>")
             elif kind == "table":
-                parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in block[1]) + "</tr>")
-                parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in block[2]]
+                parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in block[1].header) + "</tr>")
+                parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in block[1].cells()]
                 parts.append("</table>")
             elif kind == "img":
                 with open(block[1], "rb") as f:
@@ -102,6 +102,6 @@ class Report:
     def write(self, stem="report"):
         """Write `<root>/<stem>.md` and `<root>/<stem>.html`; returns both paths."""
         md, page = os.path.join(self.root, stem + ".md"), os.path.join(self.root, stem + ".html")
-        image_ops.atomic_write_text(md, self.markdown() + "\n")
-        image_ops.atomic_write_text(page, self.html() + "\n")
+        files.atomic_write_text(md, self.markdown() + "\n")
+        files.atomic_write_text(page, self.html() + "\n")
         return md, page

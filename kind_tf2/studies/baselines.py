@@ -1,7 +1,8 @@
 """What KinD's first two networks give on real LOL without restoration, next to the stretched input and a ceiling.
 
-`python -m kind_tf2.baselines --data_dir=../shared/lol --checkpoint_dir=<released DecomNet and
-Illumination_adjust_net> --out=docs/real_lol/released_networks` scores eval15 under every protocol:
+`run(BaselinesConfig(data_dir="../shared/lol", checkpoint_dir=<released DecomNet and
+Illumination_adjust_net>, out="docs/real_lol/released_networks"))` (the `baselines` command) scores
+eval15 under every protocol:
 
 - `stretched_input`: the low image min-max stretched, as every protocol's input (under gt_mean
   scaled to the ground truth's mean grey level, as that protocol scores any output);
@@ -12,13 +13,14 @@ Illumination_adjust_net> --out=docs/real_lol/released_networks` scores eval15 un
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
 
-from kind_tf2 import image_ops, metrics
+from kind_tf2 import evaluation, image_io, image_ops, metrics
+from kind_tf2.files import atomic_write_text
 from kind_tf2.registry import Registry
+from kind_tf2.reporting import grids, tables
 
 ROWS = Registry("baseline row")
 
@@ -46,8 +48,6 @@ def _stretched_input(kind, x, high, gt, ratio, protocol):
 
 @register_row("no_restoration", "released DecomNet + Illumination_adjust_net, R_hat = R (no Restoration_net)")
 def _no_restoration(kind, x, high, gt, ratio, protocol):
-    from kind_tf2 import evaluation
-
     return evaluation.PROTOCOLS[protocol].enhance(kind, x, high, gt, ratio)
 
 
@@ -86,7 +86,6 @@ class BaselinesResult:
 def run(cfg, log=print):
     """Score every row under every protocol; writes `<out>/<row>/<protocol>/metrics.json` (the evaluate job's
     format), `<out>/table.md` and `<out>/grid.png`. Returns a BaselinesResult."""
-    from kind_tf2 import evaluation
     from kind_tf2.data import lol
     from kind_tf2.pipeline import NO_RESTORATION, KinD
 
@@ -97,9 +96,9 @@ def run(cfg, log=print):
               for p in evaluation.PROTOCOLS}
     grid_rows = []
     for k, (name, low_path, high_path) in enumerate(pairs, 1):
-        x = image_ops.load_image(low_path)[None]
-        high = image_ops.load_image(high_path)[None]
-        gt = np.rint(image_ops.read_rgb(high_path).astype(np.float64) * 255.0).astype(np.uint8)
+        x = image_io.load_image(low_path)[None]
+        high = image_io.load_image(high_path)[None]
+        gt = image_io.read_uint8(high_path)
         shown = {}
         for protocol, rows in scored.items():
             for row in rows:
@@ -108,11 +107,10 @@ def run(cfg, log=print):
                 if cfg.save_images:
                     folder = os.path.join(cfg.out, row, protocol)
                     os.makedirs(folder, exist_ok=True)
-                    image_ops.atomic_write(os.path.join(folder, evaluation.output_name(name)),
-                                           lambda tmp: _save_png(tmp, pixels))
+                    image_io.save_png(os.path.join(folder, image_io.output_name(name)), pixels)
                 if protocol == "gt_ratio":
                     shown[row] = pixels
-        grid_rows.append([evaluation.thumbnail(a, 120) for a in (shown["stretched_input"], shown["no_restoration"],
+        grid_rows.append([grids.thumbnail(a, 120) for a in (shown["stretched_input"], shown["no_restoration"],
                                                                  shown["ceiling_r_high"], gt)])
         log(f"[{k}/{len(pairs)}] {name}")
     means = {}
@@ -124,42 +122,26 @@ def run(cfg, log=print):
             evaluation.write_metrics(folder, per_image, protocol)
             means[protocol][row] = evaluation.mean_metrics(per_image)
     grid = os.path.join(cfg.out, "grid.png")
-    evaluation.write_grid(grid, grid_rows, labels=("stretched input", "no restoration (gt_ratio)",
+    grids.write_grid(grid, grid_rows, labels=("stretched input", "no restoration (gt_ratio)",
                                                    "ceiling: R_high x L_hat", "ground truth"))
-    evaluation.compact_copy(grid, grid)  # small enough to commit (docs/real_lol)
+    grids.compact_copy(grid, grid)  # small enough to commit (docs/real_lol)
     table = os.path.join(cfg.out, "table.md")
-    image_ops.atomic_write_text(table, format_table(means, kind.sources, len(pairs)))
-    image_ops.atomic_write_text(os.path.join(cfg.out, "means.json"), json.dumps(means, indent=1) + "\n")
+    atomic_write_text(table, format_table(means, kind.sources, len(pairs)))
+    tables.write_json(os.path.join(cfg.out, "means.json"), means)
     log(f"table: {table}; grid (gt_ratio: stretched input | no restoration | ceiling | ground truth): {grid}")
     return BaselinesResult(means, table, grid)
 
 
-def _save_png(path, pixels):
-    from PIL import Image
-
-    Image.fromarray(pixels).save(path, "png", compress_level=1)
-
-
 def format_table(means, sources, n):
-    """Markdown: one table per protocol, a row per baseline, the paper's KinD under gt_ratio."""
-    from kind_tf2 import evaluation
-
+    """Markdown: one table per protocol, a row per baseline (metric columns from the catalog), the paper's KinD
+    under gt_ratio."""
     lines = [f"eval15 ({n} images). Networks: " + "; ".join(f"{k}: {v}" for k, v in sources.items()) + ".", ""]
     anchor = metrics.PAPER_ANCHOR
+    columns = [tables.Column("row", "row")] + tables.metric_columns(("psnr", "ssim_rgb", "ssim_gray", "loe"))
     for protocol, rows in means.items():
-        lines += [f"**{protocol}**: {evaluation.PROTOCOLS[protocol].description}.", "",
-                  "| row | PSNR dB | SSIM rgb | SSIM gray | LOE |", "| --- | --- | --- | --- | --- |"]
-        for row, m in rows.items():
-            lines.append(f"| {row}: {ROWS[row][0]} | {m['psnr']:.2f} | {m['ssim_rgb']:.4f} | {m['ssim_gray']:.4f} "
-                         f"| {m['loe']:.1f} |")
+        table = tables.Table(columns, [dict(m, row=f"{row}: {ROWS[row][0]}") for row, m in rows.items()])
         if protocol == anchor["protocol"]:
-            lines.append(f"| the paper's whole KinD (ACM MM 2019, Table 1) | {anchor['psnr']:.2f} | "
-                         f"{anchor['ssim']:.4f} | | |")
-        lines.append("")
+            table.add({"row": "the paper's whole KinD (ACM MM 2019, Table 1)", "psnr": f"{anchor['psnr']:.2f}",
+                       "ssim_rgb": f"{anchor['ssim']:.4f}", "ssim_gray": "", "loe": ""})
+        lines += [f"**{protocol}**: {evaluation.PROTOCOLS[protocol].description}.", "", table.markdown(), ""]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from kind_tf2.cli import run_command
-
-    run_command("baselines")

@@ -1,6 +1,6 @@
 """matplotlib for the reports (lab, reproduce): a headless backend, a clear error, atomic PNGs."""
 
-from kind_tf2 import errors, image_ops
+from kind_tf2 import errors, files
 
 INSTALL_HINT = 'pip install -e ".[plots]"'
 
@@ -19,7 +19,7 @@ def pyplot():
 
 def save(fig, path, dpi=110):
     """Write `fig` as a PNG through a temporary name, then close it."""
-    image_ops.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+    files.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
     pyplot().close(fig)
 
 

@@ -1,11 +1,13 @@
-"""Offline quickstart: `python -m kind_tf2.quickstart` = `reproduce` on synthetic data, with short settings."""
+"""Offline quickstart: `reproduce` on synthetic data with the short `quickstart` preset (the `quickstart` command)."""
 
 import os
 import time
 
-from kind_tf2 import errors, presets, reproduce
+from kind_tf2 import errors, presets
 from kind_tf2.data import synthesize
 from kind_tf2.metrics import catalog
+from kind_tf2.reproduce.plan import ReproduceConfig
+from kind_tf2.reproduce.run import reproduce
 
 # Short settings that finish in about a minute on 2 CPU cores: the `quickstart` preset (see
 # `kind_tf2.presets` for how they were chosen). The training defaults stay the original's.
@@ -25,7 +27,7 @@ def quickstart(out, seed=0, log=print, schedule=None):
     schedule: per-stage overrides of `QUICK` (tests use a few steps).
     """
     if os.path.exists(out) and not os.path.isdir(out):
-        raise errors.ConfigError(f"--out={out}: exists and is not a folder")
+        raise errors.ConfigError(f"out={out}: exists and is not a folder", fields=("out",))
     start = time.time()
     data = os.path.join(out, "LOLdataset")
     synthesize.synthesize(data, seed=seed, darkening=DARKENING, **SCENES)
@@ -36,17 +38,10 @@ def quickstart(out, seed=0, log=print, schedule=None):
         q.setdefault("eval_every", q["epochs"])  # sample images (and their TensorBoard copies) at the end
     # NIQE needs two 96x96 blocks; the scenes are 96x128: the other metrics only.
     scored = ",".join(n for n in catalog.DEFAULT_PAIRED if n != "niqe")
-    cfg = reproduce.ReproduceConfig(data_dir=data, out=out, preset="quickstart", overrides=overrides, seed=seed,
-                                    log_steps=False,
-                                    title="KinD quickstart (synthetic data, short training)", metrics=scored)
-    result = reproduce.reproduce(cfg, log=log)
+    cfg = ReproduceConfig(data_dir=data, out=out, preset="quickstart", overrides=overrides, seed=seed,
+                          log_steps=False, title="KinD quickstart (synthetic data, short training)", metrics=scored)
+    result = reproduce(cfg, log=log)
     log(f"[quickstart] finished in {time.time() - start:.0f} s. Report: {os.path.join(out, 'report.html')} "
         f"(also report.md). A few minutes on synthetic data shows that every piece works; the paper's "
         "numbers need the real LOL and the original schedule (kind-tf2 reproduce, see README)")
     return result
-
-
-if __name__ == "__main__":
-    from kind_tf2.cli import run_command
-
-    run_command("quickstart")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# One schedule probe of docs/real_lol/schedule_search.md: train Restoration_net on the full our485 behind the
+# One schedule probe of docs/real_lol/schedule_search.md (run from the repository root): train Restoration_net on the full our485 behind the
 # released DecomNet (train_restoration.py trains on the original's [0:466]), then score it on the validation
 # split (our485 sorted pairs 466..484) under gt_ratio with the released DecomNet and Illumination_adjust_net.
 #   usage: LOL=<full LOL> VAL=<folder with low/ and high/ of pairs 466..484> REF=<released checkpoints> \
-#          OUT=<folder> docs/real_lol/probe.sh NAME [train_restoration.py flags...]
+#          OUT=<folder> scripts/probe.sh NAME [train_restoration.py flags...]
 # (`python -m kind_tf2.reproduce --validation` makes such a VAL folder: <out>/validation_split.)
 set -u
 name=$1; shift
