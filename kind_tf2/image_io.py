@@ -31,16 +31,24 @@ def pil_to_rgb_array(im):
     return np.asarray(im.convert("RGB")), 255
 
 
-def read_raw(path):
+def read_raw(path, orient=False):
     """Decode an image file to `(pixels [H, W, 3], peak)` as `pil_to_rgb_array` gives them.
 
-    Raises ValueError naming the file when it is empty, truncated or not an image.
+    orient: turn the pixels as the file's EXIF orientation tag says (a phone photo taken upright
+    but stored sideways), with PIL's `ImageOps.exif_transpose`. Off by default: the original
+    (scipy / PIL) read the stored pixels and ignored the tag, and parity keeps that.
+    Raises DataError (a ValueError) naming the file when it is empty, truncated or not an image.
     """
     if os.path.getsize(path) == 0:
         raise errors.DataError(f"{path}: empty file (0 bytes)")
     try:
         with Image.open(path) as im:
             im.load()
+            if orient:
+                from PIL import ImageOps
+
+                turned = ImageOps.exif_transpose(im)
+                return pil_to_rgb_array(turned if turned is not None else im)
             return pil_to_rgb_array(im)
     except (OSError, SyntaxError, ValueError) as err:
         raise errors.DataError(f"{path}: not a readable image ({err})") from None
@@ -51,9 +59,9 @@ def raw_to_float(pixels, peak):
     return np.asarray(pixels, dtype=np.float32) / np.float32(peak)
 
 
-def read_rgb(path):
-    """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch)."""
-    return raw_to_float(*read_raw(path))
+def read_rgb(path, orient=False):
+    """Decode an image file to float32 `[H, W, 3]` in [0, 1] (RGB / 255, no stretch); orient: see `read_raw`."""
+    return raw_to_float(*read_raw(path, orient))
 
 
 def stretch(rgb):
@@ -113,13 +121,16 @@ def save_png(path, pixels, optimize=False):
     atomic_write(path, lambda tmp: image.save(tmp, "png", **options))
 
 
-def list_images(folder, field="input_dir"):
+def list_images(folder, field=None):
     """`(image paths, skipped names)` of a folder: files with an image extension sorted by name, and the others.
 
-    field: the config field that named the folder, for the error when it does not exist.
+    The one reader of image folders: every job lists its images here, so that all take the same
+    files in the same order (hidden files and sub-folders left out). field: the config field that
+    named the folder, for the error when it does not exist.
     """
     if not os.path.isdir(folder):
-        raise errors.DataError(f"{field}={folder}: folder does not exist", fields=(field,))
+        raise errors.DataError(f"{field}={folder}: folder does not exist" if field else f"{folder}: folder does not exist",
+                               fields=(field,) if field else ())
     images, skipped = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)

@@ -327,3 +327,17 @@ def test_metrics_flag_is_checked(kind, tmp_path):
         _run(kind, inp, tmp_path / "out", metrics="psnr")
     with pytest.raises(RegistryError, match="^metrics=sharpness: expected default or one of psnr, ssim_rgb"):
         _run(kind, inp, tmp_path / "out", metrics="niqe,sharpness")
+
+
+def test_exif_orientation_is_ignored_by_default_and_honoured_when_asked(kind, tmp_path):
+    # A phone's upright photo stored sideways: 20 wide, 12 tall, tagged "rotate 90 clockwise to view" (6).
+    inp = tmp_path / "in"
+    inp.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pixels = np.random.default_rng(5).integers(0, 80, (12, 20, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(inp / "phone.jpg", exif=exif, quality=95)
+    stored, _, _ = _run(kind, inp, tmp_path / "stored")  # the original's behaviour: the stored pixels
+    assert stored.ok and np.asarray(Image.open(tmp_path / "stored" / "phone_kindle.png")).shape == (12, 20, 3)
+    turned, _, _ = _run(kind, inp, tmp_path / "turned", exif_orientation=True)
+    assert turned.ok and np.asarray(Image.open(tmp_path / "turned" / "phone_kindle.png")).shape == (20, 12, 3)

@@ -67,6 +67,9 @@ def define_evaluate():
     absl_flags.DEFINE_bool("grid", True, "Write comparison_grid.png (input | output | ground truth).")
     flags.tile()
     flags.metrics()
+    absl_flags.DEFINE_bool("exif_orientation", False, "Turn photos as their EXIF orientation tag says (phones store "
+                           "upright photos sideways with a tag) before enhancing. Off by default: the original "
+                           "read the stored pixels and so, for parity, does this port.")
     absl_flags.mark_flag_as_required("input_dir")
 
 
@@ -78,7 +81,7 @@ def run_evaluate(argv):
         input_dir=F.input_dir, output_dir=F.output_dir, checkpoint_dir=F.checkpoint_dir,
         decom_checkpoint=F.decom_checkpoint, illumination_checkpoint=F.illumination_checkpoint,
         restoration_checkpoint=F.restoration_checkpoint, ratio=F.ratio, high_dir=F.high_dir,
-        protocol=F.protocol, grid=F.grid, tile=F.tile, metrics=F.metrics,
+        protocol=F.protocol, grid=F.grid, tile=F.tile, metrics=F.metrics, exif_orientation=F.exif_orientation,
     )
     # 1 when the job or any image failed, each said in an `error:` line.
     return exit_status(evaluation.evaluate, cfg, warn=error_lines())
@@ -225,7 +228,8 @@ def run_anatomy(argv):
     cfg = anatomy.AnatomyConfig(images=F.images, out=F.out, low_images=F.low_images, terms=F.terms,
                                 distortions=F.distortions, strengths=F.strengths, max_images=F.max_images,
                                 size=F.size, seed=F.seed, vgg_weights=F.vgg_weights)
-    return exit_status(anatomy.run, cfg)
+    # 1 when the job or any image failed, each said in an `error:` line.
+    return exit_status(anatomy.run, cfg, warn=error_lines())
 
 
 # ---- golden, export, convert, baselines ------------------------------------------------------------------
@@ -260,7 +264,8 @@ def _golden_job(action):
         for flag in ("input_dir", "out"):
             if not getattr(F, flag):
                 raise golden.GoldenError(f"record needs --{flag}")
-        return golden.record(_load_kind(), F.input_dir, F.out, ratio=F.ratio, atol=F.atol or golden.DEFAULT_ATOL)
+        return golden.record(_load_kind(), F.input_dir, F.out, ratio=F.ratio, atol=F.atol or golden.DEFAULT_ATOL,
+                             warn=error_lines())
     if not F.golden:
         raise golden.GoldenError("check needs --golden (a folder written by `record`)")
     golden.read_manifest(F.golden)  # a missing manifest is reported before the networks load
@@ -324,7 +329,7 @@ def run_baselines(argv):
     cfg = baselines.BaselinesConfig(
         data_dir=F.data_dir, checkpoint_dir=F.checkpoint_dir, decom_checkpoint=F.decom_checkpoint,
         illumination_checkpoint=F.illumination_checkpoint, out=F.out, ratio=F.ratio, save_images=F.save_images)
-    return exit_status(baselines.run, cfg)
+    return exit_status(baselines.run, cfg, warn=error_lines())
 
 
 # ---- quickstart and synthetic data -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Golden outputs for regression tests: `record` a KinD's float outputs, `check` a KinD against them (the `golden` command)."""
 
+import dataclasses
 import datetime
 import glob
 import json
@@ -44,23 +45,44 @@ def _stage_outputs(kind, path, ratio):
     return {k: np.asarray(result[k][0], np.float32) for k in OUTPUTS}
 
 
-def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
+@dataclasses.dataclass
+class Recorded:
+    """What `record` wrote: the manifest (as in golden.json) and the images it could not record."""
+
+    manifest: dict
+    failures: list  # [(image path, message)], each also in the manifest's "failed" and said through `warn`
+
+    @property
+    def ok(self):
+        return not self.failures
+
+
+def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print, warn=None):
     """Write the golden folder `out`: `inputs/` (copies), `<image>.npz` per image and `golden.json`.
 
-    kind: a loaded `KinD`. Every image of `input_dir` is enhanced with a constant ratio map of `ratio`
-    (evaluate.py semantics). The manifest holds the checkpoint sha256s, versions and `atol`.
-    Returns the manifest dict.
+    kind: a loaded `KinD`. Every image of `input_dir` (read as `evaluate` reads them, `image_io`) is
+    enhanced with a constant ratio map of `ratio` (evaluate.py semantics). The manifest holds the
+    checkpoint sha256s, versions and `atol`. An image that cannot be read is said through `warn`
+    (default: log), listed under "failed" in the manifest with its message, and the others are
+    recorded. Returns a `Recorded`.
     """
+    warn = warn or log
     paths, skipped = image_io.list_images(input_dir, "input_dir")
     if not paths:
         raise GoldenError(f"input_dir={input_dir}: no images", fields=("input_dir",))
     if skipped:
         log(f"skipping {len(skipped)} file(s) without an image extension: {', '.join(skipped)}")
     os.makedirs(os.path.join(out, "inputs"), exist_ok=True)
-    images = {}
+    images, failed = {}, {}
     for k, path in enumerate(paths, 1):
         name = os.path.basename(path)
-        arrays = _stage_outputs(kind, path, ratio)
+        try:
+            arrays = _stage_outputs(kind, path, ratio)
+        except errors.KindError as err:  # this file alone: unreadable or not an image
+            message = str(err) if name in str(err) else f"{path}: {err}"
+            warn(message)
+            failed[name] = message
+            continue
         stored = f"{name}.npz"
         files.atomic_write(os.path.join(out, stored), lambda tmp, arrays=arrays: np.savez_compressed(tmp, **arrays))
         shutil.copyfile(path, os.path.join(out, "inputs", name))
@@ -69,12 +91,13 @@ def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print):
         log(f"[{k}/{len(paths)}] {name}: {', '.join(OUTPUTS)} recorded")
     manifest = {
         "format": 1, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "ratio": ratio, "atol": atol, "outputs": list(OUTPUTS), "images": images,
+        "ratio": ratio, "atol": atol, "outputs": list(OUTPUTS), "images": images, "failed": failed,
         "checkpoints": checkpoint_digests(kind), "versions": versions(),
     }
     files.atomic_write_text(os.path.join(out, MANIFEST), json.dumps(manifest, indent=1) + "\n")
-    log(f"golden outputs of {len(paths)} image(s) written to {out} ({MANIFEST}: checkpoints, versions, atol {atol:g})")
-    return manifest
+    log(f"golden outputs of {len(images)} image(s) written to {out} ({MANIFEST}: checkpoints, versions, atol "
+        f"{atol:g})" + (f"; {len(failed)} not recorded: {', '.join(failed)}" if failed else ""))
+    return Recorded(manifest, [(os.path.join(input_dir, n), m) for n, m in failed.items()])
 
 
 def read_manifest(golden_dir):
@@ -117,7 +140,7 @@ def compare(kind, golden_dir, atol=None):
             max_abs = float(diff.max()) if diff.size else 0.0
             rows.append(dict(image=name, output=key, max_abs=max_abs, where=[int(i) for i in worst], atol=atol,
                              ok=bool(max_abs <= atol)))
-    notes = []
+    notes = [f"not recorded: {message}" for message in manifest.get("failed", {}).values()]
     now = checkpoint_digests(kind)
     for scope, recorded in manifest["checkpoints"].items():
         if scope in now and now[scope] != recorded:

@@ -37,6 +37,9 @@ class EvalConfig:
     grid_height: int = 160
     tile: object = "auto"  # auto, none or a multiple of 16: see KinD.enhance
     metrics: str = "default"  # comma list of names in metrics.catalog.METRICS; default: by ground truth or not
+    # Turn photos (and their ground truth) as their EXIF orientation tag says before enhancing. Off: the
+    # original read the stored pixels, and the default results stay the original's.
+    exif_orientation: bool = False
 
 
 class EvalError(errors.ConfigError):
@@ -94,12 +97,12 @@ def _enhance_one(cfg, job, path, log):
     Raises ValueError / OSError for this file only (unreadable, no or mismatched ground truth).
     log: takes progress lines while a tiled image runs.
     """
-    raw = image_io.read_rgb(path)
+    raw = image_io.read_rgb(path, cfg.exif_orientation)
     x = image_io.stretch(raw)[None]
     high = gt = None
     if cfg.high_dir:
         gt_path = image_io.find_ground_truth(cfg.high_dir, path)
-        gt_raw = image_io.read_rgb(gt_path)
+        gt_raw = image_io.read_rgb(gt_path, cfg.exif_orientation)
         if gt_raw.shape != raw.shape:
             raise errors.DataError(f"{path}: size {raw.shape[1]}x{raw.shape[0]} differs from the ground truth "
                              f"{gt_path} ({gt_raw.shape[1]}x{gt_raw.shape[0]})")

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from kind_tf2 import evaluation, image_io, image_ops, metrics
+from kind_tf2 import errors, evaluation, image_io, image_ops, metrics
 from kind_tf2.files import atomic_write_text
 from kind_tf2.registry import Registry
 from kind_tf2.reporting import grids, tables
@@ -78,14 +78,34 @@ class BaselinesConfig:
 
 @dataclasses.dataclass
 class BaselinesResult:
+    """What the baselines wrote, and the pairs they could not score."""
+
     means: dict  # {protocol: {row: mean metrics}}
     table: str  # path of table.md
     grid: str  # path of grid.png
+    failures: list = dataclasses.field(default_factory=list)  # [(low image path, message)]
+
+    @property
+    def ok(self):
+        return not self.failures
 
 
-def run(cfg, log=print):
+def _read_pair(name, low_path, high_path):
+    """`(x, high, gt)` of one eval pair (`image_io`, as evaluate reads them); DataError naming a bad or mismatched file."""
+    x, high, gt = image_io.load_image(low_path)[None], image_io.load_image(high_path)[None], image_io.read_uint8(high_path)
+    if x.shape != high.shape:
+        raise errors.DataError(f"{low_path}: size {x.shape[2]}x{x.shape[1]} differs from the ground truth {high_path} "
+                               f"({high.shape[2]}x{high.shape[1]})")
+    return x, high, gt
+
+
+def run(cfg, log=print, warn=None):
     """Score every row under every protocol; writes `<out>/<row>/<protocol>/metrics.json` (the evaluate job's
-    format), `<out>/table.md` and `<out>/grid.png`. Returns a BaselinesResult."""
+    format), `<out>/table.md` and `<out>/grid.png`. Returns a BaselinesResult.
+
+    A pair that cannot be read (or whose sizes differ) is said through `warn` (default: log) and
+    left out; the others are scored."""
+    warn = warn or log
     from kind_tf2.data import lol
     from kind_tf2.pipeline import NO_RESTORATION, KinD
 
@@ -95,10 +115,15 @@ def run(cfg, log=print):
     scored = {p: {r: [] for r, (_, only, _) in ROWS.items() if only is None or p in only}
               for p in evaluation.PROTOCOLS}
     grid_rows = []
+    failures = []
     for k, (name, low_path, high_path) in enumerate(pairs, 1):
-        x = image_io.load_image(low_path)[None]
-        high = image_io.load_image(high_path)[None]
-        gt = image_io.read_uint8(high_path)
+        try:
+            x, high, gt = _read_pair(name, low_path, high_path)
+        except (errors.KindError, OSError) as err:
+            message = str(err) if name in str(err) else f"{low_path}: {err}"
+            warn(message)
+            failures.append((low_path, message))
+            continue
         shown = {}
         for protocol, rows in scored.items():
             for row in rows:
@@ -113,6 +138,9 @@ def run(cfg, log=print):
         grid_rows.append([grids.thumbnail(a, 120) for a in (shown["stretched_input"], shown["no_restoration"],
                                                                  shown["ceiling_r_high"], gt)])
         log(f"[{k}/{len(pairs)}] {name}")
+    if not grid_rows:
+        raise errors.DataError(f"data_dir={cfg.data_dir}: no eval15 pair could be scored ({len(failures)} failed)",
+                               fields=("data_dir",))
     means = {}
     for protocol, rows in scored.items():
         means[protocol] = {}
@@ -129,7 +157,7 @@ def run(cfg, log=print):
     atomic_write_text(table, format_table(means, kind.sources, len(pairs)))
     tables.write_json(os.path.join(cfg.out, "means.json"), means)
     log(f"table: {table}; grid (gt_ratio: stretched input | no restoration | ceiling | ground truth): {grid}")
-    return BaselinesResult(means, table, grid)
+    return BaselinesResult(means, table, grid, failures)
 
 
 def format_table(means, sources, n):

@@ -54,8 +54,10 @@ _VALUE_AND_GRAD = {}  # (term name, its parameters) -> its traced value-and-grad
 def _term_value_and_grad(name, pred, target, low, params=None):
     """(L(pred, target, low), |dL/dpred| `[H, W]` summed over channels) with TensorFlow, float64 out.
 
-    One tf.function per term: traced once per image size, since the 16 terms x 40 distortions of an
-    image would otherwise each pay eager TensorFlow's op-by-op dispatch.
+    One tf.function per term, since the 16 terms x 40 distortions of an image would otherwise each
+    pay eager TensorFlow's op-by-op dispatch. It is traced once per image size, on purpose: terms
+    read their input's static shape (ms_ssim's scales, the VGG's), which a shape-relaxed trace
+    would leave unknown on the second size.
     """
     import tensorflow as tf
 
@@ -63,7 +65,7 @@ def _term_value_and_grad(name, pred, target, low, params=None):
     if key not in _VALUE_AND_GRAD:
         term = losses.TERMS[name]
 
-        @tf.function(reduce_retracing=True)
+        @tf.function
         def value_and_grad(p, t, lo):
             with tf.GradientTape() as tape:
                 tape.watch(p)
@@ -79,19 +81,28 @@ def _term_value_and_grad(name, pred, target, low, params=None):
     return float(value), np.abs(grad[0].numpy()).sum(axis=-1).astype(np.float64)
 
 
-def choose_terms(cfg, have_low, size):
-    """The terms measured: `cfg.terms` or every term whose needs are met; ConfigError names one that cannot run."""
+def choose_terms(cfg, have_low, size=None):
+    """`(terms, [(term, why)] left out)`: `cfg.terms`, or every term whose needs are met; ConfigError names a
+    named one that cannot run. size: the images' short side, when every image has it (None: each image is
+    checked by `terms_for`)."""
     names = [t.strip() for t in cfg.terms.split(",")] if cfg.terms else list(losses.TERMS)
     chosen, skipped = [], []
     for n in names:
         term = losses.TERMS.get_or_raise(n)
         why = ("needs the low-light input (low_images)" if term.needs_low and not have_low else
                "needs vgg_weights" if n == "perceptual" and not cfg.vgg_weights else
-               f"needs at least {term.min_size({})} px" if term.min_size({}) > size else None)
+               f"needs at least {term.min_size({})} px" if size is not None and term.min_size({}) > size else None)
         if why and cfg.terms:
             raise errors.ConfigError(f"terms: {n} {why}", fields=("terms", "low_images", "vgg_weights"))
         (skipped if why else chosen).append((n, why))
     return [n for n, _ in chosen], skipped
+
+
+def terms_for(terms, params, shape):
+    """`(terms measured on an image of `shape` [H, W, ...], [(term, its minimum side)] left out as too small)`."""
+    side = min(shape[:2])
+    minimum = {t: losses.TERMS[t].min_size(params.get(t) or {}) for t in terms}
+    return [t for t in terms if minimum[t] <= side], [(t, minimum[t]) for t in terms if minimum[t] > side]
 
 
 def spearman(a, b):
@@ -123,7 +134,11 @@ def spearman(a, b):
 
 def measure_image(cfg, name, first, dists, terms, params, heat_dists, setting):
     """One image's rows and metrics (and, for the first image, the gradient maps of the heat-map distortions),
-    kept in `out/per_image/<name>.json` (+ `.heat.npz`) and read back when `setting` is unchanged."""
+    kept in `out/per_image/<name>.json` (+ `.heat.npz`) and read back when `setting` is unchanged.
+
+    `too_small` lists the terms left out on this image, `[(term, its minimum side)]`. Raises DataError
+    (or OSError) for this image alone: unreadable, or its low-light image missing or of another size.
+    """
     path = os.path.join(cfg.out, "per_image", name + ".json")
     heat_path = path[: -len(".json")] + ".heat.npz"
     if os.path.isfile(path) and (not first or os.path.isfile(heat_path)):
@@ -133,9 +148,13 @@ def measure_image(cfg, name, first, dists, terms, params, heat_dists, setting):
             if first:
                 with np.load(heat_path) as z:
                     got["heat"] = {tuple(key.split("|")): z[key] for key in z.files}
-            return dict(got, cached=True)
+            return dict(got, cached=True, too_small=[tuple(t) for t in got.get("too_small", [])])
     clean = load_image(cfg.images, name, cfg.size)
     low = load_image(cfg.low_images, name, cfg.size) if cfg.low_images else None
+    if low is not None and low.shape != clean.shape:
+        raise errors.DataError(f"{os.path.join(cfg.images, name)}: size {clean.shape[1]}x{clean.shape[0]} differs "
+                               f"from its low-light image in {cfg.low_images} ({low.shape[1]}x{low.shape[0]})")
+    terms, too_small = terms_for(terms, params, clean.shape)
     ref8 = np.rint(clean * 255).astype(np.uint8)
     # A noise stream per image (from the seed and the name): the same draws whichever images were measured before.
     rng = np.random.default_rng([cfg.seed, *name.encode()])
@@ -158,8 +177,9 @@ def measure_image(cfg, name, first, dists, terms, params, heat_dists, setting):
         tmp = heat_path + ".tmp.npz"
         np.savez_compressed(tmp, **{f"{t}|{d}": g for (t, d), g in heat.items()})
         os.replace(tmp, heat_path)
-    files.atomic_write_text(path, json.dumps({"setting": setting, "rows": rows, "metrics": image_metrics}))
-    return {"rows": rows, "metrics": image_metrics, "heat": heat, "cached": False}
+    doc = {"setting": setting, "rows": rows, "metrics": image_metrics, "too_small": too_small}
+    files.atomic_write_text(path, json.dumps(doc))
+    return dict(doc, heat=heat, cached=False)
 
 
 def normalise(rows):
