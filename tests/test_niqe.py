@@ -1,5 +1,6 @@
 """NIQE against published MATLAB-release scores; imresize / rgb2gray against published and hand-derived values."""
 
+import csv
 import os
 
 import numpy as np
@@ -16,6 +17,14 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "iqa")
 
 def _rgb(name):
     return np.asarray(Image.open(os.path.join(DATA, name)).convert("RGB"))
+
+
+def matlab_scores(row):
+    """One row ('brisque' or 'niqe') of tests/data/iqa/tid2013_matlab_scores.csv as {file name: score}."""
+    with open(os.path.join(DATA, "tid2013_matlab_scores.csv"), newline="") as f:
+        rows = list(csv.reader(line for line in f if not line.startswith("#")))
+    header, values = rows[0], {r[0]: r[1:] for r in rows[1:]}
+    return {name: float(v) for name, v in zip(header[1:], values[row])}
 
 
 def _matlab_y(rgb):
@@ -41,11 +50,17 @@ def test_tid2013_i04_matches_matlab_release():
     assert niqe(_rgb("I04.bmp")) == pytest.approx(3.65492152353770, rel=1e-6)
 
 
-def test_tid2013_i08_within_one_percent_of_matlab_release():
-    # Same source and row as I04. This image has flat 7x7 neighbourhoods, where MATLAB's im - mu is a
-    # rounding residue of either sign that its AGGD fit counts as a coefficient; those residues hang
-    # on MATLAB's filtering arithmetic and cannot be reproduced, so the score agrees to 0.6 %.
-    assert niqe(_rgb("I08.bmp")) == pytest.approx(3.18403333858339, rel=1e-2)
+# Relative difference to MATLAB measured on pyiqa's five TID2013 images: I03 0.049 %, I04 1e-14, I06 0.036 %,
+# I08 0.565 %, I19 0.351 %. I03, I06, I08 and I19 have flat 7x7 neighbourhoods, where MATLAB's im - mu is a
+# rounding residue of either sign that its AGGD fit counts as a coefficient; those residues hang on MATLAB's
+# filtering arithmetic and cannot be reproduced (this port sets them to 0, see naturalness.mscn), so these
+# scores agree to 1 %, not to many digits.
+@pytest.mark.parametrize("name", ["I03.bmp", "I04.bmp", "I06.bmp", "I08.bmp", "I19.bmp"])
+def test_tid2013_calibration_images_within_one_percent_of_matlab_release(name):
+    # Row `niqe` of tests/data/iqa/tid2013_matlab_scores.csv (IQA-PyTorch ResultsCalibra/results_original.csv
+    # @ bc5e1351), the original MATLAB script on rgb2gray (ResultsCalibra.md footnote 11).
+    published = matlab_scores("niqe")[name]
+    assert niqe(_rgb(name)) == pytest.approx(published, rel=1e-2)
 
 
 def test_rgb_input_goes_through_uint8_rgb2gray():
