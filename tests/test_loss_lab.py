@@ -303,3 +303,15 @@ def test_lab_refuses_zero_seeds_and_bad_margins(lol, decom, tmp_path):
     with pytest.raises(errors.ConfigError, match="^margins=psnr:-1: 'psnr:-1' is not"):
         lab.run_lab(cfg, log=lambda line: None)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_validation_scoring_split_is_our485_466_to_484_and_needs_the_full_set(lol, decom, tmp_path):
+    from kind_tf2.data import lol as lol_data
+
+    assert lol_data.validation_split(485) == list(range(466, 485))
+    with pytest.raises(lol_data.DatasetError, match="our485 has 8 pairs: the validation split .* needs the full 485"):
+        stages.Restoration().prepare(lol, decom, lambda line: None, scoring="validation")
+    cfg = lab.LabConfig(stage="restoration", data_dir=lol, decom_checkpoint=decom, out=str(tmp_path / "o"),
+                        epochs=1, batch_size=2, patch_size=32, scoring="eval15")
+    with pytest.raises(errors.ConfigError, match="^scoring=eval15: expected one of eval, validation$"):
+        lab.run_lab(cfg, log=lambda line: None)

@@ -187,6 +187,10 @@ def define_lab():
     flags.illumination_checkpoint("With --stage=restoration: end-to-end scores with it.")
     flags.restoration_checkpoint("With --stage=illumination: end-to-end scores with it.")
     flags.log_every()
+    absl_flags.DEFINE_enum("scoring", "eval", ["eval", "validation"], "What each variant is scored on: eval, the "
+                           "stage's eval split (restoration: held-out our485 467..479 and eval15); validation, "
+                           "our485's validation split (sorted pairs 466..484, the full LOL), on which objectives "
+                           "are chosen without looking at eval15.")
 
 
 def run_lab(argv):
@@ -199,7 +203,7 @@ def run_lab(argv):
         decom_cache=flags.decom_cache_dir(F.decom_cache),
         seed=F.seed, vgg_weights=F.vgg_weights, illumination_checkpoint=F.illumination_checkpoint,
         restoration_checkpoint=F.restoration_checkpoint, log_every=F.log_every, seeds=F.seeds, margins=F.margins,
-        level=F.level,
+        level=F.level, scoring=F.scoring,
     )
     return exit_status(lab.run_lab, cfg)
 

@@ -12,6 +12,9 @@ from kind_tf2.data.patches import channel_stack, stack_padded
 
 # Size of LOL's training folder, against which the original hard-codes its split indices.
 LOL_TRAIN_SIZE = 485
+# The validation split of our485: sorted pairs 466..484, after Restoration_net's training range [0:466] and
+# never trained on by it. Objectives and schedules are chosen on it, never on eval15.
+VALIDATION_SPLIT = (466, 485)
 
 
 class DatasetError(errors.DataError):
@@ -181,4 +184,13 @@ def original_split(n, start, stop, full=LOL_TRAIN_SIZE):
         return list(range(start, stop))
     lo = min(start * n // full, n - 1)
     hi = min(max(stop * n // full, lo + 1), n)
+    return list(range(lo, hi))
+
+
+def validation_split(n):
+    """The indices of `VALIDATION_SPLIT` in a sorted our485 of `n` pairs; DatasetError unless it is the full set."""
+    lo, hi = VALIDATION_SPLIT
+    if n < hi:
+        raise DatasetError(f"our485 has {n} pairs: the validation split (sorted pairs {lo}..{hi - 1}) needs the "
+                           f"full {LOL_TRAIN_SIZE}")
     return list(range(lo, hi))

@@ -5,12 +5,12 @@
 evaluates; `report` writes report.md / report.html; `quickstart` does it all on synthetic data.
 """
 
+from kind_tf2.data.lol import VALIDATION_SPLIT
 from kind_tf2.reproduce.plan import (
     GIVEN_STAGES,
     NO_RESTORATION_LABEL,
     STAGE_ORDER,
     VALIDATION_KEY,
-    VALIDATION_SPLIT,
     ReproduceConfig,
     ReproduceError,
     StagePlan,

@@ -8,9 +8,6 @@ from kind_tf2 import checkpoints, errors, presets
 STAGE_ORDER = ("decomposition", "illumination", "restoration")
 # Stages whose network can be given instead of trained (`ReproduceConfig.given`).
 GIVEN_STAGES = ("decomposition", "illumination")
-# The validation split of our485: the pairs after restoration's training range [0:466] (sorted
-# names 466..484), never trained on by Restoration_net. Schedules are chosen on it, not on eval15.
-VALIDATION_SPLIT = (466, 485)
 # The results key of the validation split (our485 [466:485], gt_ratio) next to the eval15 protocols.
 VALIDATION_KEY = "validation_gt_ratio"
 NO_RESTORATION_LABEL = "this run without Restoration_net (R_hat = R)"

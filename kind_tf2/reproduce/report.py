@@ -5,13 +5,13 @@ import json
 import os
 
 from kind_tf2 import evaluation, metrics, presets
+from kind_tf2.data.lol import VALIDATION_SPLIT
 from kind_tf2.reporting import grids, tables
 from kind_tf2.reporting.report import Report, versions
 from kind_tf2.reproduce.plan import (
     NO_RESTORATION_LABEL,
     STAGE_ORDER,
     VALIDATION_KEY,
-    VALIDATION_SPLIT,
     eval_models,
     stage_folder,
 )

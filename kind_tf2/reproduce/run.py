@@ -6,7 +6,8 @@ import os
 import time
 
 from kind_tf2 import checkpoints, errors, evaluation, files, hardware, metrics, models
-from kind_tf2.reproduce.plan import STAGE_ORDER, VALIDATION_KEY, VALIDATION_SPLIT, ReproduceError, eval_models, plan
+from kind_tf2.data.lol import VALIDATION_SPLIT
+from kind_tf2.reproduce.plan import STAGE_ORDER, VALIDATION_KEY, ReproduceError, eval_models, plan
 from kind_tf2.reproduce.report import publish, write_report
 
 STATE_FILE = "reproduce.json"

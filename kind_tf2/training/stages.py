@@ -20,7 +20,7 @@ class StageData:
     sizes: np.ndarray  # [N, 2] true (H, W) of each image
     names: list  # file name of each training image
     eval_items: list  # stage-specific tuples for the sample images
-    scoring: list = None  # ScoreItems of the eval split, with `prepare(..., scoring=True)`
+    scoring: list = None  # ScoreItems of a scoring split, with `prepare(..., scoring="eval" or "validation")`
     scales: dict = None  # {key: [N, 2] (lo, range)} for 8-bit arrays (see `PatchSampler`)
 
 
@@ -99,6 +99,20 @@ def _decompose_training_pairs(data_dir, decom_checkpoint, log, keep_r=(True, Tru
     return decom, pairs, low, high
 
 
+# What a stage's eval images are scored on (the loss laboratory): its own eval split (the original's held-out
+# range, and eval15 for restoration), or our485's validation split, on which objectives are chosen.
+SCORING = ("eval", "validation")
+
+
+def _scoring(value):
+    """`prepare`'s `scoring`: None / False (none), True or "eval", or "validation"; ConfigError otherwise."""
+    if value is True:
+        return "eval"
+    if value in (None, False) or value in SCORING:
+        return value or None
+    raise errors.ConfigError(f"scoring={value}: expected one of {', '.join(SCORING)}", fields=("scoring",))
+
+
 class Stage:
     """A stage definition; the engine does everything else the same way for all three."""
 
@@ -112,8 +126,9 @@ class Stage:
     total_name = None  # the original's name of the total loss
     channels = 3  # channels of the network output the objective compares
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
-        """StageData of `data_dir`; with `scoring`, also the eval split's ScoreItems."""
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=None, decom_cache=None):
+        """StageData of `data_dir`; with `scoring`, also the ScoreItems of a split (`SCORING`): "eval", the
+        stage's own eval split, or "validation", our485's validation split (`lol.VALIDATION_SPLIT`)."""
         raise NotImplementedError
 
     def predict(self, model, inputs):
@@ -193,7 +208,7 @@ class Illumination(Stage):
     reshuffle = False  # the original cycles through the images without reshuffling
     needs_decom = True
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=None, decom_cache=None):
         # Only the illuminations: the original keeps no R in this stage either.
         _, pairs, (_, i_low), (_, i_high) = _decompose_training_pairs(
             data_dir, decom_checkpoint, log, (False, False), decom_cache)
@@ -203,8 +218,9 @@ class Illumination(Stage):
         log(f"illumination split: train {len(train)} images {train[0]}..{train[-1]}, eval {len(evals)}")
         data = StageData(arrays, sizes, [pairs[k][0] for k in train], [i_low[k] for k in evals][:10])
         if scoring:
+            scored = lol.validation_split(len(pairs)) if _scoring(scoring) == "validation" else evals
             data.scoring = [ScoreItem(pairs[k][0], (i_low[k], i_high[k]), i_high[k], pairs[k][1], pairs[k][2])
-                            for k in evals]
+                            for k in scored]
         return data
 
     @staticmethod
@@ -258,7 +274,8 @@ class Restoration(Stage):
     default_loss, total_name, channels = losses.RESTORATION_SPEC, "loss_restoration", 3
     needs_decom = True
 
-    def prepare(self, data_dir, decom_checkpoint, log, scoring=False, decom_cache=None):
+    def prepare(self, data_dir, decom_checkpoint, log, scoring=None, decom_cache=None):
+        scoring = _scoring(scoring)
         decom, pairs, (r_low, i_low), (r_high, _) = _decompose_training_pairs(
             data_dir, decom_checkpoint, log, (True, True), decom_cache)
         # The original raises R_high to 1.2 "to improve the contrast" of the target.
@@ -266,14 +283,15 @@ class Restoration(Stage):
         train = lol.original_split(len(pairs), 0, 466)
         held_out = lol.original_split(len(pairs), 467, 480)
         evals = [(r_low[k], i_low[k]) for k in held_out]
-        score = [ScoreItem(pairs[k][0], (r_low[k], i_low[k]), r_high[k], pairs[k][1], pairs[k][2]) for k in held_out]
+        scored = lol.validation_split(len(pairs)) if scoring == "validation" else held_out
+        score = [ScoreItem(pairs[k][0], (r_low[k], i_low[k]), r_high[k], pairs[k][1], pairs[k][2]) for k in scored]
         eval_dir = os.path.join(data_dir, "eval15")
         if os.path.isdir(eval_dir):
             eval_pairs = lol.pair_files(eval_dir)
             eval_lows, eval_highs = lol.load_pairs(eval_pairs)
             decomposed = list(zip(*_decompose_all(decom, eval_lows, log, "eval15")))
             evals += decomposed
-            if scoring:  # the targets of eval15 cost one more DecomNet pass per image
+            if scoring == "eval":  # the targets of eval15 cost one more DecomNet pass per image
                 eval_r_high, _ = _decompose_all(decom, eval_highs, log, "eval15 high")
                 score += [ScoreItem(p[0], ri, np.power(rh, np.float32(1.2)), p[1], p[2])
                           for p, ri, rh in zip(eval_pairs, decomposed, eval_r_high)]

@@ -56,6 +56,10 @@ class LabConfig:
     seeds: int = 1  # runs per variant: seeds seed, seed + 1, ... (initialisation and patch order, shared by variants)
     margins: str = DEFAULT_MARGINS  # metric:margin,... the practical margins of the comparisons
     level: float = 0.05  # significance level, after Holm's correction over the variants
+    # What the variants are scored on: "eval", the stage's eval split (for restoration the original's
+    # held-out our485 467..479 and eval15), or "validation", our485's validation split (sorted pairs
+    # 466..484, full LOL only), on which objectives are chosen without looking at eval15.
+    scoring: str = "eval"
 
 
 def parse_margins(value):
@@ -153,6 +157,9 @@ def check(cfg):
         raise errors.ConfigError(f"stage={cfg.stage} trains that network itself; for end-to-end scores give {other}",
                                  fields=("stage", other))
     train_config(cfg, stage, variants[0], None)  # a bad epochs / batch_size stops here, before any work
+    if cfg.scoring not in stages.SCORING:
+        raise errors.ConfigError(f"scoring={cfg.scoring}: expected one of {', '.join(stages.SCORING)}",
+                                 fields=("scoring",))
     if not (isinstance(cfg.seeds, int) and cfg.seeds >= 1):
         raise errors.ConfigError(f"seeds={cfg.seeds}: must be a whole number >= 1", fields=("seeds",))
     return stage, variants, parse_margins(cfg.margins)

@@ -91,9 +91,12 @@ def write_reports(cfg, stage, variants, results, log):
     order = sorted(range(len(results)), key=lambda k: -results[k]["psnr"])
     tables.write_csv(os.path.join(cfg.out, "results.csv"), _csv_header(cols), [_csv_row(r, cols) for r in results])
     tables.write_json(os.path.join(cfg.out, "results.json"),
-                      {"stage": stage.name, "target": target_name(stage), "data_dir": cfg.data_dir, "variants": results})
+                      {"stage": stage.name, "target": target_name(stage), "data_dir": cfg.data_dir,
+                       "scoring": cfg.scoring, "variants": results})
     lines = [f"# Loss laboratory: {stage.name}", "",
-             f"Scores of the network output against {target_name(stage)} on the stage's eval split"
+             f"Scores of the network output against {target_name(stage)} on "
+             + ("our485's validation split (sorted pairs 466..484, never eval15)" if cfg.scoring == "validation"
+                else "the stage's eval split")
              + (", and end to end (gt_ratio protocol) against the ground truth" if "e2e_psnr" in cols else "")
              + f". Sorted by PSNR; ★ marks the original objective. {results[0]['steps']} steps, batch "
              f"{results[0]['batch_size']}, patch {results[0]['patch_size']}, seed(s) "

@@ -100,7 +100,7 @@ def run_variant(cfg, stage, data, variant, init_weights, strategy, log, k=0):
     result = {"variant": variant.label, "spec": variant.spec, "default": variant.is_default,
               "steps": trained.steps, "epochs": tcfg.epochs, "batch_size": tcfg.batch_size,
               "patch_size": tcfg.patch_size, "seed": tcfg.seed, "final_loss": total,
-              "train_seconds": round(seconds, 1), **mean, "per_image": rows}
+              "train_seconds": round(seconds, 1), "scoring": cfg.scoring, **mean, "per_image": rows}
     files.atomic_write_text(os.path.join(tcfg.checkpoint_dir, "result.json"), json.dumps(result, indent=1))
     return result
 
@@ -131,12 +131,15 @@ def run_lab(cfg, log=None):
             done = os.path.join(run_folder(cfg, v, k), "result.json")
             if os.path.isfile(done):
                 with open(done) as f:
-                    runs[i, k] = json.load(f)
+                    result = json.load(f)
+                # Scored on another split: the finished training is read back and scored again.
+                if result.get("scoring", "eval") == cfg.scoring:
+                    runs[i, k] = result
     if len(runs) < len(variants) * cfg.seeds:
         strategy = engine.create_strategy("default")
-        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, scoring=True, decom_cache=cfg.decom_cache)
+        data = stage.prepare(cfg.data_dir, cfg.decom_checkpoint, log, scoring=cfg.scoring, decom_cache=cfg.decom_cache)
         if not data.scoring:
-            raise DatasetError(f"{cfg.data_dir}: the {cfg.stage} eval split is empty", fields=("data_dir",))
+            raise DatasetError(f"{cfg.data_dir}: the {cfg.stage} {cfg.scoring} split is empty", fields=("data_dir",))
     for k in range(cfg.seeds):  # seed by seed: a short budget gives every variant its first seed first
         init = None
         for i, v in enumerate(variants):
