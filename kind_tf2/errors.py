@@ -1,6 +1,7 @@
 """The one family of domain errors: a `KindError` is the user's to fix, and its message names the file or config field."""
 
 import copy
+import os
 
 
 class KindError(Exception):
@@ -59,3 +60,11 @@ class TrainingError(KindError, ValueError):
 
 class RegistryError(ConfigError):
     """A name is registered twice, or looked up and not registered."""
+
+
+def about_file(path, err):
+    """The one line that says why the file at `path` failed: `err`'s message when it names the file, else `path: err`.
+
+    The jobs that go on past a bad file (evaluate, golden record, anatomy, baselines) report it this way.
+    """
+    return str(err) if os.path.basename(path) in str(err) else f"{path}: {err}"

@@ -79,7 +79,7 @@ def record(kind, input_dir, out, ratio=5.0, atol=DEFAULT_ATOL, log=print, warn=N
         try:
             arrays = _stage_outputs(kind, path, ratio)
         except errors.KindError as err:  # this file alone: unreadable or not an image
-            message = str(err) if name in str(err) else f"{path}: {err}"
+            message = errors.about_file(path, err)
             warn(message)
             failed[name] = message
             continue

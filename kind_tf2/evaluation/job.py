@@ -196,7 +196,7 @@ def evaluate(cfg, log=None, warn=None, kind=None):
             images = _enhance_one(cfg, job, path, log)
         except (errors.KindError, OSError) as e:
             # One image's problem (DataError, or an OSError writing its output): named, and the rest go on.
-            msg = str(e) if os.path.basename(path) in str(e) else f"{path}: {e}"
+            msg = errors.about_file(path, e)
             warn(msg)
             failures.append((path, msg))
             job.failures.append(path)

@@ -120,7 +120,7 @@ def run(cfg, log=print, warn=None):
         try:
             x, high, gt = _read_pair(name, low_path, high_path)
         except (errors.KindError, OSError) as err:
-            message = str(err) if name in str(err) else f"{low_path}: {err}"
+            message = errors.about_file(low_path, err)
             warn(message)
             failures.append((low_path, message))
             continue

@@ -73,7 +73,7 @@ def run(cfg, log=print, warn=None):
             got = measure.measure_image(cfg, name, not rows, dists, terms, params, heat_dists, setting)
         except (errors.KindError, OSError) as err:
             path = os.path.join(cfg.images, name)
-            message = str(err) if name in str(err) else f"{path}: {err}"
+            message = errors.about_file(path, err)
             warn(message)
             failures.append((path, message))
             continue
